@@ -1,0 +1,1 @@
+"""The contest-k8s Pulumi program: config -> plan -> render -> layers."""

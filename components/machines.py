@@ -1,0 +1,91 @@
+"""VM layer: the router+switch, the private switch, the SSH key, and every VM with its disks.
+
+Resource names are the node names from the stack file (`worker-1`, `worker-1-boot`), never list
+positions, so adding a node only adds resources. Disks and the router block are `protect`ed when
+the stack protects stateful resources (prd by default).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+
+import pulumi
+
+from . import artifacts
+from .config import PROJECT, LoadedConfig
+from .plan import GlobalBlock, MachineShape, Plan, build_plan, machine_shapes
+from .render.inventory import inventory_json
+from .sakura.resources import Archive, Common, Disk, DiskEdit, RouterSwitch, Server, ServerSpec, SshKey, Switch
+
+
+@dataclass(frozen=True)
+class ClusterMachinesArgs:
+    loaded: LoadedConfig
+    ssh_public_key: pulumi.Input[str]
+
+
+class ClusterMachines(pulumi.ComponentResource):
+    plan: pulumi.Output[Plan]
+    servers: dict[str, Server]
+
+    def __init__(self, name: str, args: ClusterMachinesArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("contest-k8s:index:ClusterMachines", name, None, opts)
+        loaded, c = args.loaded, args.loaded.config
+        stack = loaded.stack
+        tags: dict[str, list[str]] = {}
+
+        def common(resource: str, *extra: str) -> Common:
+            tags[resource] = [PROJECT, f"stack={stack}", f"name={resource}", *extra]
+            return Common(c.zone, c.sakura_api_root_url, tuple(tags[resource]))
+
+        child = pulumi.ResourceOptions(parent=self)
+        stateful = pulumi.ResourceOptions(parent=self, protect=loaded.protect_stateful)
+        prefix = c.network.global_prefix_length
+        router_switch = RouterSwitch("router-switch", common("router-switch"), f"{stack}-router",
+                                     f"{PROJECT} {stack}: global block", prefix, c.network.bandwidth_mbps, stateful)
+        private_switch = Switch("private-switch", common("private-switch"), f"{stack}-private",
+                                f"{PROJECT} {stack}: router and workers", child)
+        ssh_key = SshKey("ssh-key", c.sakura_api_root_url, f"{PROJECT}-{stack}", args.ssh_public_key, child)
+        switch_ids = {"global": router_switch.switchId, "private": private_switch.sakuraId}
+
+        self.plan = pulumi.Output.all(
+            router_switch.networkAddress, router_switch.gateway, router_switch.firstUsable, router_switch.lastUsable
+        ).apply(lambda v: build_plan(loaded, GlobalBlock(IPv4Network(f"{v[0]}/{prefix}"), *map(IPv4Address, v[1:]))))
+
+        self.servers = {}
+        for shape in machine_shapes(loaded):
+            node_tags = (f"node={shape.name}", f"role={shape.role}")
+            source = self._source(shape, common, child)
+            first_nic = self.plan.apply(lambda p, n=shape.name: p.machine(n).nics[0])
+            edit = DiskEdit(
+                host_name=shape.name,
+                ssh_key_ids=(ssh_key.sakuraId,),
+                public_keys=c.ssh.authorized_keys,
+                ip_address=first_nic.apply(lambda nic: str(nic.address.ip)),
+                prefix_length=first_nic.apply(lambda nic: nic.address.network.prefixlen),
+                gateway=first_nic.apply(lambda nic: str(nic.gateway) if nic.gateway else ""),
+            )
+            boot = Disk(f"{shape.name}-boot", common(f"{shape.name}-boot", *node_tags), f"{stack}-{shape.name}",
+                        shape.disk_gb, source, edit, stateful)
+            disk_ids = [boot.sakuraId]
+            if shape.data_disk_gb:
+                data = Disk(f"{shape.name}-data", common(f"{shape.name}-data", *node_tags), f"{stack}-{shape.name}-data",
+                            shape.data_disk_gb, {}, None, stateful)
+                disk_ids.append(data.sakuraId)
+            spec = ServerSpec(f"{stack}-{shape.name}", shape.name, shape.cpu, shape.memory_gb,
+                              tuple(switch_ids[s] for s in shape.segments), tuple(disk_ids))
+            self.servers[shape.name] = Server(shape.name, common(shape.name, *node_tags), spec, child)
+
+        artifacts.publish("sakura/inventory.json", "sakura", self.plan.apply(lambda p: inventory_json(p, tags)))
+        self.register_outputs({})
+
+    def _source(self, shape: MachineShape, common, child: pulumi.ResourceOptions) -> dict:
+        source = shape.disk_source
+        if source.os_tag:
+            return {"osTag": source.os_tag}
+        if source.archive_id:
+            return {"archiveId": source.archive_id}
+        image = Archive(f"{shape.name}-image", common(f"{shape.name}-image"), f"{shape.name}-image", source.upload_file,
+                        source.upload_size_gb, child)
+        return {"archiveId": image.sakuraId}

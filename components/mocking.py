@@ -1,0 +1,195 @@
+"""Clearly fake cloud answers for running the program under Pulumi's mocks.
+
+Used by the offline render and by the tests. Every value is derived from the resource's
+type, name and stack with SHA-256, so two runs give the same answers whatever PYTHONHASHSEED
+is. Addresses are TEST-NET (RFC 5737), MACs are from the documentation range (RFC 7042),
+Sakura IDs start with 9999, and keys are real key material made from a hash so validators
+accept them while no real secret exists.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import ipaddress
+from typing import Any, Callable
+
+import pulumi
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.x509.oid import NameOID
+
+from .sakura import catalog
+
+# A TEST-NET block per stack, so the venue's view of all three clusters has no collisions.
+FAKE_BLOCKS = {"prd": "192.0.2.0", "dev": "198.51.100.0", "wsp": "203.0.113.0"}
+FAKE_BLOCK_DEFAULT = "203.0.113.128"
+CERT_EPOCH = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def digest(*parts: str) -> bytes:
+    return hashlib.sha256("\x1f".join(parts).encode()).digest()
+
+
+def fake_sakura_id(*parts: str) -> str:
+    return "9999" + str(int.from_bytes(digest(*parts)[:8], "big") % 10**8).zfill(8)
+
+
+def fake_mac(*parts: str) -> str:
+    return "00:00:5e:00:53:" + digest(*parts)[:1].hex()
+
+
+def fake_block(stack: str, prefix_length: int) -> ipaddress.IPv4Network:
+    return ipaddress.IPv4Network(f"{FAKE_BLOCKS.get(stack, FAKE_BLOCK_DEFAULT)}/{prefix_length}")
+
+
+def _ecdsa_key(seed: bytes) -> ec.EllipticCurvePrivateKey:
+    order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551  # P-256
+    return ec.derive_private_key(int.from_bytes(seed, "big") % (order - 1) + 1, ec.SECP256R1())
+
+
+def _openssh_private(key: Any) -> str:
+    """OpenSSH private key text with its two random check integers fixed, so it is deterministic."""
+    text = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()).decode()
+    lines = text.strip().splitlines()
+    blob = bytearray(base64.b64decode("".join(lines[1:-1])))
+    offset = len(b"openssh-key-v1\0")
+    for _ in range(3):  # cipher name, KDF name, KDF options
+        offset += 4 + int.from_bytes(blob[offset:offset + 4], "big")
+    offset += 4  # number of keys
+    offset += 4 + int.from_bytes(blob[offset:offset + 4], "big")  # public key
+    offset += 4  # length of the private section, which starts with the two check integers
+    blob[offset:offset + 8] = b"\x00\x00\x5e\x53" * 2
+    body = base64.b64encode(bytes(blob)).decode()
+    return "\n".join([lines[0], *[body[i:i + 70] for i in range(0, len(body), 70)], lines[-1]]) + "\n"
+
+
+def _pem(key: Any) -> tuple[str, str]:
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private.decode(), public.decode()
+
+
+class FakeCloud(pulumi.runtime.Mocks):
+    """Answers for every resource type the program creates."""
+
+    def __init__(self, stack: str):
+        self.stack = stack
+        self._handlers: dict[str, Callable[[pulumi.runtime.MockResourceArgs, dict], dict]] = {
+            "pulumi-python:dynamic/sakura:RouterSwitch": self._router_switch,
+            "pulumi-python:dynamic/sakura:Server": self._server,
+            "pulumi-python:dynamic/sakura:Disk": self._with_sakura_id,
+            "pulumi-python:dynamic/sakura:Switch": self._with_sakura_id,
+            "pulumi-python:dynamic/sakura:Archive": self._with_sakura_id,
+            "pulumi-python:dynamic/sakura:SshKey": self._ssh_key,
+            "random:index/randomBytes:RandomBytes": self._random_bytes,
+            "random:index/randomString:RandomString": self._random_string,
+            "random:index/randomPassword:RandomPassword": self._random_string,
+            "tls:index/privateKey:PrivateKey": self._private_key,
+            "tls:index/selfSignedCert:SelfSignedCert": self._self_signed_cert,
+            "command:remote:Command": self._command,
+        }
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        state = {k: v for k, v in args.inputs.items() if k != "__provider"}
+        handler = self._handlers.get(args.typ)
+        if handler is not None:
+            state.update(handler(args, state))
+        resource_id = state.get("id") or f"{args.name}-fake-id"
+        return str(resource_id), state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, None]:
+        raise NotImplementedError(f"the program must not call {args.token} (no fake answer for it)")
+
+    # -- Sakura
+
+    def _with_sakura_id(self, args, state: dict) -> dict:
+        sakura_id = fake_sakura_id(self.stack, args.typ, args.name)
+        return {"id": sakura_id, "sakuraId": sakura_id}
+
+    def _router_switch(self, args, state: dict) -> dict:
+        block = fake_block(self.stack, int(state["prefixLength"]))
+        base = block.network_address
+        return {
+            **self._with_sakura_id(args, state),
+            "switchId": fake_sakura_id(self.stack, args.typ, args.name, "switch"),
+            "networkAddress": str(base),
+            "gateway": str(base + 1),
+            "firstUsable": str(base + catalog.FIRST_USABLE_OFFSET),
+            "lastUsable": str(block.broadcast_address - 1),
+        }
+
+    def _server(self, args, state: dict) -> dict:
+        nics = state.get("nics") or []
+        return {
+            **self._with_sakura_id(args, state),
+            "macAddresses": [fake_mac(self.stack, args.name, str(i)) for i in range(len(nics))],
+            "instanceStatus": "up",
+        }
+
+    def _ssh_key(self, args, state: dict) -> dict:
+        return {**self._with_sakura_id(args, state), "fingerprint": "fake:" + digest(args.name).hex()[:32]}
+
+    # -- pulumi-random: deterministic stand-ins of the right shape
+
+    def _random_bytes(self, args, state: dict) -> dict:
+        raw = digest(self.stack, args.name, "bytes") * 4
+        raw = raw[: int(state["length"])]
+        return {"base64": base64.b64encode(raw).decode(), "hex": raw.hex()}
+
+    def _random_string(self, args, state: dict) -> dict:
+        alphabet = ""
+        if state.get("lower", True):
+            alphabet += "abcdefghijklmnopqrstuvwxyz"
+        if state.get("upper", True):
+            alphabet += "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+        if state.get("numeric", True):
+            alphabet += "0123456789"
+        seed = digest(self.stack, args.name, "string") * 4
+        return {"result": "".join(alphabet[b % len(alphabet)] for b in seed[: int(state["length"])])}
+
+    # -- pulumi-tls: real keys and certificates derived from a hash
+
+    def _private_key(self, args, state: dict) -> dict:
+        seed = digest(self.stack, args.name, "key")
+        algorithm = state.get("algorithm")
+        if algorithm == "ED25519":
+            key: Any = ed25519.Ed25519PrivateKey.from_private_bytes(seed)
+        elif algorithm == "ECDSA":
+            key = _ecdsa_key(seed)
+        else:
+            raise NotImplementedError(f"fake {algorithm} keys")
+        private_pem, public_pem = _pem(key)
+        openssh = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+        private_openssh = _openssh_private(key)
+        return {
+            "privateKeyPem": private_pem,
+            "privateKeyOpenssh": private_openssh,
+            "publicKeyPem": public_pem,
+            "publicKeyOpenssh": openssh + "\n",
+        }
+
+    def _self_signed_cert(self, args, state: dict) -> dict:
+        key = serialization.load_pem_private_key(state["privateKeyPem"].encode(), password=None)
+        subject = state.get("subject") or {}
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject.get("commonName", args.name))])
+        hours = int(state.get("validityPeriodHours", 24))
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(int.from_bytes(digest(self.stack, args.name, "serial")[:16], "big") >> 1)
+            .not_valid_before(CERT_EPOCH)
+            .not_valid_after(CERT_EPOCH + datetime.timedelta(hours=hours))
+            .add_extension(x509.BasicConstraints(ca=bool(state.get("isCaCertificate")), path_length=None), critical=True)
+        )
+        cert = builder.sign(key, hashes.SHA256(), ecdsa_deterministic=True)
+        return {"certPem": cert.public_bytes(serialization.Encoding.PEM).decode()}
+
+    # -- pulumi-command
+
+    def _command(self, args, state: dict) -> dict:
+        return {"stdout": "", "stderr": ""}

@@ -1,0 +1,393 @@
+"""The cluster plan: every VM, NIC, address, pool, BGP session, tunnel and version, as pure data.
+
+`build_plan(config, block)` is a pure function of the validated config and the global block
+Sakura assigned to the router+switch (known only once that resource exists; the offline render
+uses a TEST-NET block). Nodes are identified by name everywhere and listed in natural name order,
+so adding `worker-4` adds entries and changes nothing about `worker-1..3`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, fields
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from typing import Literal, Optional
+
+from .config import PROJECT, ROUTER_NAME, LoadedConfig, first_node, natural_key
+from .sakura import catalog
+
+Role = Literal["router", "api-lb", "control-plane", "worker"]
+Segment = Literal["global", "private"]
+ROLE_ORDER: dict[str, int] = {"router": 0, "api-lb": 1, "control-plane": 2, "worker": 3}
+API_PORT = 6443
+WIREGUARD_INTERFACE = "wg0"
+
+
+class PlanError(Exception):
+    """The cloud handed back something the config cannot fit in (e.g. a smaller usable range)."""
+
+
+@dataclass(frozen=True)
+class GlobalBlock:
+    """The router+switch block as Sakura reports it: network, gateway and usable range."""
+
+    network: IPv4Network
+    gateway: IPv4Address
+    first_usable: IPv4Address
+    last_usable: IPv4Address
+
+    @classmethod
+    def assumed(cls, network: IPv4Network) -> "GlobalBlock":
+        """The documented layout: +1 gateway, +2/+3 router, usable from +4 to broadcast-1."""
+        base = network.network_address
+        return cls(network, base + 1, base + catalog.FIRST_USABLE_OFFSET, network.broadcast_address - 1)
+
+    def host(self, offset: int) -> IPv4Address:
+        return self.network.network_address + offset
+
+
+@dataclass(frozen=True)
+class Nic:
+    segment: Segment
+    address: IPv4Interface
+    gateway: Optional[IPv4Address]
+
+
+@dataclass(frozen=True)
+class DiskSource:
+    """Where a boot disk comes from: a public archive by OS tag, an archive ID, or an image to upload."""
+
+    os_tag: Optional[str] = None
+    archive_id: Optional[str] = None
+    upload_file: Optional[str] = None
+    upload_size_gb: int = 20
+
+
+@dataclass(frozen=True)
+class MachineShape:
+    """What a VM is, known from the config alone: the VM layer creates resources from this."""
+
+    name: str
+    role: Role
+    cpu: int
+    memory_gb: int
+    disk_gb: int
+    data_disk_gb: Optional[int]
+    disk_source: DiskSource
+    ssh_user: str
+    segments: tuple[Segment, ...]
+    hosts: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Machine(MachineShape):
+    """A VM with its addresses, once the router's block is known."""
+
+    nics: tuple[Nic, ...] = ()
+
+    @property
+    def address(self) -> IPv4Address:
+        """The address the node is managed by: its first NIC."""
+        return self.nics[0].address.ip
+
+
+@dataclass(frozen=True)
+class Pool:
+    """A MetalLB address pool and the networks that cover it (for routes and proxy-ARP)."""
+
+    name: str
+    addresses: tuple[str, ...]
+    networks: tuple[IPv4Network, ...]
+
+
+@dataclass(frozen=True)
+class BgpNeighbor:
+    name: str
+    address: IPv4Address
+
+
+@dataclass(frozen=True)
+class BgpPlan:
+    router_asn: int
+    speaker_asn: int
+    router_id: IPv4Address
+    router_address: IPv4Address
+    neighbors: tuple[BgpNeighbor, ...]
+    hold_time: int
+    keepalive: int
+    max_paths: int
+
+
+@dataclass(frozen=True)
+class WireGuardPeer:
+    name: str
+    public_key: str
+    allowed_ips: tuple[IPv4Network, ...]
+    endpoint: Optional[str]
+    persistent_keepalive: Optional[int]
+
+
+@dataclass(frozen=True)
+class WireGuardPlan:
+    interface: str
+    address: IPv4Interface
+    listen_port: int
+    endpoint_host: IPv4Address
+    routed_prefixes: tuple[IPv4Network, ...]
+    peers: tuple[WireGuardPeer, ...]
+    persistent_keepalive: int
+    cluster_peer_stacks: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class RouterPlan:
+    name: str
+    flavor: Literal["vyos", "frr"]
+    global_address: IPv4Interface
+    private_address: IPv4Interface
+    upstream_gateway: IPv4Address
+    snat_sources: tuple[IPv4Network, ...]
+    snat_exempt_destinations: tuple[IPv4Network, ...]
+    proxy_arp_networks: tuple[IPv4Network, ...]
+
+
+@dataclass(frozen=True)
+class LoadBalancerNode:
+    name: str
+    address: IPv4Address
+    priority: int
+
+
+@dataclass(frozen=True)
+class ControlPlaneNode:
+    name: str
+    address: IPv4Address
+
+
+@dataclass(frozen=True)
+class ApiEndpointPlan:
+    vip: IPv4Interface
+    port: int
+    load_balancers: tuple[LoadBalancerNode, ...]
+    control_planes: tuple[ControlPlaneNode, ...]
+    vrrp_mode: Literal["unicast", "multicast"]
+    virtual_router_id: int
+    advert_interval: int
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.vip.ip}:{self.port}"
+
+
+@dataclass(frozen=True)
+class KubernetesPlan:
+    version: str
+    minor: str
+    cluster_name: str
+    pod_cidr: IPv4Network
+    service_cidr: IPv4Network
+    control_plane_endpoint: str
+    certificate_sans: tuple[str, ...]
+    not_ready_toleration_seconds: int
+    unreachable_toleration_seconds: int
+    cilium_version: str
+    bootstrap_node: str
+    control_planes: tuple[str, ...]
+    workers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    stack: str
+    zone: str
+    global_block: GlobalBlock
+    private_network: IPv4Network
+    machines: tuple[Machine, ...]
+    routes_via_router: tuple[IPv4Network, ...]
+    router: RouterPlan
+    api: ApiEndpointPlan
+    bgp: BgpPlan
+    pools: tuple[Pool, ...]
+    wireguard: WireGuardPlan
+    kubernetes: KubernetesPlan
+    protect_stateful: bool
+
+    def machine(self, name: str) -> Machine:
+        return next(m for m in self.machines if m.name == name)
+
+    def machines_with_role(self, role: Role) -> tuple[Machine, ...]:
+        return tuple(m for m in self.machines if m.role == role)
+
+    def pool(self, name: str) -> Pool:
+        return next(p for p in self.pools if p.name == name)
+
+
+_CONFIG_KEYS = {
+    "router": "router.globalHost",
+    "api-lb": "apiLoadBalancer.nodes.{name}",
+    "control-plane": "controlPlanes.nodes.{name}",
+}
+
+
+def _by_name(nodes: dict[str, int]) -> list[tuple[str, int]]:
+    return sorted(nodes.items(), key=lambda item: natural_key(item[0]))
+
+
+def machine_shapes(loaded: LoadedConfig) -> tuple[MachineShape, ...]:
+    """Every VM in plan order: the router, then load balancers, control planes and workers by name."""
+    c = loaded.config
+    node_disk = DiskSource(os_tag=catalog.OS_ARCHIVE_TAGS[c.node_os])
+    if c.router.flavor == "vyos":
+        image = c.router.vyos_image
+        router_disk, router_user = DiskSource(archive_id=image.archive_id, upload_file=image.file, upload_size_gb=image.size_gb), "vyos"
+    else:
+        router_disk, router_user = node_disk, c.ssh.user
+
+    def shape(name: str, role: Role, size, segments, hosts, data_disk_gb=None, disk=node_disk, user=c.ssh.user) -> MachineShape:
+        return MachineShape(name, role, size.cpu, size.memory_gb, size.disk_gb, data_disk_gb, disk, user, segments, hosts)
+
+    shapes = [shape(ROUTER_NAME, "router", c.router.size, ("global", "private"), (c.router.global_host, c.router.private_host),
+                    disk=router_disk, user=router_user)]
+    shapes += [shape(n, "api-lb", c.api_load_balancer.size, ("global",), (h,)) for n, h in _by_name(c.api_load_balancer.nodes)]
+    shapes += [shape(n, "control-plane", c.control_planes.size, ("global",), (h,)) for n, h in _by_name(c.control_planes.nodes)]
+    shapes += [shape(n, "worker", c.workers.size, ("private",), (h,), data_disk_gb=c.workers.data_disk_gb)
+               for n, h in _by_name(c.workers.nodes)]
+    return tuple(shapes)
+
+
+def build_plan(loaded: LoadedConfig, block: GlobalBlock) -> Plan:
+    """Compute the whole plan. Raises PlanError if the block Sakura assigned cannot hold it."""
+    c = loaded.config
+    if block.network.prefixlen != c.network.global_prefix_length:
+        raise PlanError(f"router block {block.network} is not the /{c.network.global_prefix_length} the config asks for")
+    private = c.network.private_cidr
+    router_private = IPv4Interface(f"{private.network_address + c.router.private_host}/{private.prefixlen}")
+
+    def global_address(key: str, offset: int) -> IPv4Address:
+        address = block.host(offset)
+        if not block.first_usable <= address <= block.last_usable:
+            raise PlanError(
+                f"{PROJECT}:{key}: host {offset} is {address}, outside the usable range "
+                f"{block.first_usable}-{block.last_usable} Sakura reports for {block.network}; change the host numbers"
+            )
+        return address
+
+    def on_global(key: str, offset: int) -> Nic:
+        address = global_address(key, offset)
+        return Nic("global", IPv4Interface(f"{address}/{block.network.prefixlen}"), block.gateway)
+
+    machines = []
+    for shape in machine_shapes(loaded):
+        nics = []
+        for segment, host in zip(shape.segments, shape.hosts):
+            if segment == "global":
+                nics.append(on_global(_CONFIG_KEYS[shape.role].format(name=shape.name), host))
+            else:
+                gateway = None if shape.role == "router" else router_private.ip
+                nics.append(Nic("private", IPv4Interface(f"{private.network_address + host}/{private.prefixlen}"), gateway))
+        machines.append(Machine(**{f.name: getattr(shape, f.name) for f in fields(MachineShape)}, nics=tuple(nics)))
+    router_global = machines[0].nics[0]
+
+    pool = c.metallb.global_pool
+    first = global_address("metallb.globalPool.first", pool.first)
+    last = global_address("metallb.globalPool.last", pool.last)
+    pools = [Pool("global", (f"{first}-{last}",), tuple(ipaddress.summarize_address_range(first, last)))]
+    if c.metallb.private_pool is not None:
+        pools.append(Pool("private", (str(c.metallb.private_pool),), (c.metallb.private_pool,)))
+
+    vip = IPv4Interface(f"{global_address('apiLoadBalancer.vipHost', c.api_load_balancer.vip_host)}/{block.network.prefixlen}")
+    lb_machines = [m for m in machines if m.role == "api-lb"]
+    cp_machines = [m for m in machines if m.role == "control-plane"]
+    api = ApiEndpointPlan(
+        vip=vip,
+        port=API_PORT,
+        load_balancers=tuple(LoadBalancerNode(m.name, m.address, 150 - 10 * i) for i, m in enumerate(lb_machines)),
+        control_planes=tuple(ControlPlaneNode(m.name, m.address) for m in cp_machines),
+        vrrp_mode=c.api_load_balancer.vrrp.mode,
+        virtual_router_id=c.api_load_balancer.vrrp.virtual_router_id,
+        advert_interval=c.api_load_balancer.vrrp.advert_interval_seconds,
+    )
+
+    worker_machines = [m for m in machines if m.role == "worker"]
+    hold = c.router.bgp_hold_time_seconds
+    bgp = BgpPlan(
+        router_asn=c.router.asn,
+        speaker_asn=c.metallb.asn,
+        router_id=router_global.address.ip,
+        router_address=router_private.ip,
+        neighbors=tuple(BgpNeighbor(m.name, m.address) for m in worker_machines),
+        hold_time=hold,
+        keepalive=max(1, hold // 3),
+        max_paths=max(16, len(worker_machines)),
+    )
+
+    wg = c.wireguard
+    private_pool = (c.metallb.private_pool,) if c.metallb.private_pool is not None else ()
+    peers = []
+    if wg.venue is not None:
+        peers.append(
+            WireGuardPeer(
+                name="venue",
+                public_key=wg.venue.public_key,
+                allowed_ips=(IPv4Network(f"{wg.venue.address}/32"),) + wg.venue.allowed_ips,
+                endpoint=wg.venue.endpoint,
+                persistent_keepalive=wg.persistent_keepalive_seconds if wg.venue.endpoint else None,
+            )
+        )
+    wireguard = WireGuardPlan(
+        interface=WIREGUARD_INTERFACE,
+        address=wg.address,
+        listen_port=wg.listen_port,
+        endpoint_host=router_global.address.ip,
+        routed_prefixes=(private,) + private_pool,
+        peers=tuple(peers),
+        persistent_keepalive=wg.persistent_keepalive_seconds,
+        cluster_peer_stacks=tuple(sorted(wg.cluster_peers.items())),
+    )
+
+    venue_networks = tuple(p for peer in peers for p in peer.allowed_ips[1:])
+    router = RouterPlan(
+        name=ROUTER_NAME,
+        flavor=c.router.flavor,
+        global_address=router_global.address,
+        private_address=router_private,
+        upstream_gateway=block.gateway,
+        snat_sources=(private,),
+        snat_exempt_destinations=(block.network, wg.address.network) + venue_networks,
+        proxy_arp_networks=pools[0].networks,
+    )
+
+    k = c.kubernetes
+    bootstrap = c.control_planes.bootstrap_node or first_node(c.control_planes.nodes)
+    join_order = (bootstrap,) + tuple(m.name for m in cp_machines if m.name != bootstrap)
+    kubernetes = KubernetesPlan(
+        version=k.version,
+        minor=".".join(k.version.split(".")[:2]),
+        cluster_name=loaded.stack,
+        pod_cidr=k.pod_cidr,
+        service_cidr=k.service_cidr,
+        control_plane_endpoint=api.endpoint,
+        certificate_sans=tuple(str(a) for a in [vip.ip] + [m.address for m in lb_machines]),
+        not_ready_toleration_seconds=k.not_ready_toleration_seconds,
+        unreachable_toleration_seconds=k.unreachable_toleration_seconds,
+        cilium_version=k.cilium_version,
+        bootstrap_node=bootstrap,
+        control_planes=join_order,
+        workers=tuple(m.name for m in worker_machines),
+    )
+
+    return Plan(
+        stack=loaded.stack,
+        zone=c.zone,
+        global_block=block,
+        private_network=private,
+        machines=tuple(machines),
+        routes_via_router=(private,) + private_pool + (wg.address.network,) + venue_networks,
+        router=router,
+        api=api,
+        bgp=bgp,
+        pools=tuple(pools),
+        wireguard=wireguard,
+        kubernetes=kubernetes,
+        protect_stateful=loaded.protect_stateful,
+    )

@@ -1,0 +1,35 @@
+"""The program: read and validate the stack config, then compose the layers the stack enables."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_tls as tls
+from pulumi.runtime import config as runtime_config
+
+from .config import ConfigError, LoadedConfig, load_config
+from .machines import ClusterMachines, ClusterMachinesArgs
+
+
+def config_from_pulumi() -> LoadedConfig:
+    """All config the engine passed (plain and secret keys), validated; errors name Pulumi.<stack>.yaml."""
+    raw = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    secret_keys = frozenset(runtime_config.get_config_secret_keys_env()) | frozenset(runtime_config._SECRET_KEYS.get())
+    stack = pulumi.get_stack()
+    return load_config(raw, stack=stack, source=f"Pulumi.{stack}.yaml", secret_keys=secret_keys)
+
+
+def deploy() -> None:
+    try:
+        loaded = config_from_pulumi()
+    except ConfigError as e:
+        raise pulumi.RunError(str(e)) from None
+
+    # One key pair per stack, made inside Pulumi state: Sakura installs the public half by disk
+    # edit, pulumi-command connects with the private half. Operators may add their own keys.
+    ssh = tls.PrivateKey("ssh", algorithm="ED25519")
+    machines = ClusterMachines("machines", ClusterMachinesArgs(loaded, ssh.public_key_openssh))
+    plan = machines.plan
+
+    pulumi.export("routerBlock", plan.apply(lambda p: str(p.global_block.network)))
+    pulumi.export("nodes", plan.apply(lambda p: {m.name: str(m.address) for m in p.machines}))
+    pulumi.export("sshPrivateKey", pulumi.Output.secret(ssh.private_key_openssh))

@@ -1,0 +1,66 @@
+"""Shared fixtures: stack files to edit, the program under mocks, and skips that say why."""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+from pathlib import Path
+from typing import Callable, Optional
+
+import pytest
+import yaml
+
+from components.offline import PROJECT_ROOT, ProgramRun, load_stack, run_program
+
+STACKS = ("prd", "dev", "wsp")
+SHARED = PROJECT_ROOT.parent / "shared"
+UPSTREAM = SHARED / "upstream"
+
+
+def stack_document(stack: str) -> dict:
+    return yaml.safe_load((PROJECT_ROOT / f"Pulumi.{stack}.yaml").read_text())
+
+
+def write_stack(directory: Path, stack: str = "prd", edit: Optional[Callable[[dict], None]] = None) -> Path:
+    """Copy a stack file's config, let `edit` change the `config` mapping, write it to DIRECTORY."""
+    document = copy.deepcopy(stack_document(stack))
+    if edit is not None:
+        edit(document["config"])
+    path = directory / f"Pulumi.{stack}.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def run_stack(stack: str, config_file: Optional[Path] = None) -> ProgramRun:
+    loaded, raw, secret_keys = load_stack(stack, config_file)
+    return run_program(loaded, raw, secret_keys)
+
+
+@pytest.fixture
+def program() -> Callable[..., ProgramRun]:
+    """`program(stack, config_file=None)` runs __main__.py under mocks and returns the recorded graph."""
+    return run_stack
+
+
+@pytest.fixture(scope="session")
+def stack_runs() -> dict[str, ProgramRun]:
+    """One run per committed stack, shared by the read-only graph tests."""
+    return {stack: run_stack(stack) for stack in STACKS}
+
+
+def require_shared() -> Path:
+    if not UPSTREAM.is_dir():
+        pytest.skip(f"needs ../shared/upstream beside the project ({UPSTREAM} not found)")
+    return UPSTREAM
+
+
+def require_tools(*tools: str) -> None:
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} on PATH (.ci/run installs them)")
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to create network namespaces (CI runs as root)")

@@ -1,0 +1,40 @@
+"""The whole program under mocks, per stack: the graph the harness records is the one `pulumi up` builds."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.offline import ProgramRun
+
+from .conftest import STACKS
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_resource_has_a_stable_unique_name_and_a_parent(stack_runs, stack):
+    run: ProgramRun = stack_runs[stack]
+    urns = [r.urn for r in run.resources]
+    assert len(urns) == len(set(urns))
+    known = set(urns)
+    for r in run.resources:
+        assert r.parent.endswith("::pulumi:pulumi:Stack::contest-k8s-" + stack) or r.parent in known, r.urn
+        assert all(d in known for d in r.depends_on), r.urn
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_two_runs_record_the_same_graph(program, stack_runs, stack):
+    again = program(stack)
+    first = stack_runs[stack]
+    def graph(run: ProgramRun) -> dict:
+        return {r.urn: (r.inputs, r.depends_on, r.protect) for r in run.resources}
+
+    assert graph(again) == graph(first)
+    assert again.outputs == first.outputs
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_secret_outputs_are_marked_secret(stack_runs, stack):
+    run = stack_runs[stack]
+    assert "sshPrivateKey" in run.secret_outputs
+    assert "BEGIN OPENSSH PRIVATE KEY" in run.outputs["sshPrivateKey"]
+    plain = {k: v for k, v in run.outputs.items() if k not in run.secret_outputs}
+    assert "PRIVATE KEY" not in repr(plain)
