@@ -25,6 +25,7 @@ import ftplib
 import hashlib
 import json
 import os
+import ssl
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -327,11 +328,11 @@ class ArchiveProvider(SakuraProvider):
 
     @staticmethod
     def _upload(server: dict, path: str) -> None:
-        ftp = ftplib.FTP_TLS() if server.get("TLS", True) else ftplib.FTP()
-        ftp.connect(server["HostName"], int(server.get("Port", 21)), timeout=60)
+        """FTPS with certificate verification; the API names no port, so 21 unless it does."""
+        ftp = ftplib.FTP_TLS(context=ssl.create_default_context())
+        ftp.connect(server["HostName"], int(server.get("Port", 21)), timeout=120)
         ftp.login(server["User"], server["Password"])
-        if isinstance(ftp, ftplib.FTP_TLS):
-            ftp.prot_p()
+        ftp.prot_p()
         with open(path, "rb") as f:
             ftp.storbinary(f"STOR {os.path.basename(path)}", f)
         ftp.quit()
@@ -410,8 +411,14 @@ class DiskProvider(SakuraProvider):
             return c.post("disk", body)
 
         disk = self.adopt_or_create(c, tags, post)
-        disk = c.wait_until(f"disk {disk['ID']} ({props['name']}) available", lambda: c.get(f"disk/{disk['ID']}")["Disk"],
-                            lambda d: d.get("Availability") == "available", _failed_availability)
+        disk_id = str(disk["ID"])
+        try:
+            disk = c.wait_until(f"disk {disk_id} ({props['name']}) available", lambda: c.get(f"disk/{disk_id}")["Disk"],
+                                lambda d: d.get("Availability") == "available", _failed_availability)
+        except SakuraApiError as e:
+            if e.error_code == "failed_state":
+                c.delete_if_exists(f"disk/{disk_id}")  # a failed copy is useless: leave no orphan behind
+            raise
         return CreateResult(str(disk["ID"]), {**props, "sakuraId": str(disk["ID"]), "sourceArchiveId": archive_id or ""})
 
     def read(self, id_: str, props: dict) -> ReadResult:

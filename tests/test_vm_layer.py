@@ -1,0 +1,137 @@
+"""The VM layer: its graph under mocks for every stack, and one full create against the fake API."""
+
+from __future__ import annotations
+
+from collections import Counter
+from graphlib import TopologicalSorter
+
+import pytest
+
+from components.mocking import fake_sakura_id
+from components.offline import ProgramRun
+from components.sakura.resources import (
+    ArchiveProvider,
+    DiskProvider,
+    RouterSwitchProvider,
+    SakuraProvider,
+    ServerProvider,
+    SshKeyProvider,
+    SwitchProvider,
+)
+
+from .conftest import STACKS
+from .fake_sakura import FakeSakura
+from .test_sakura_providers import FAST
+
+SAKURA = "pulumi-python:dynamic/sakura:"
+SIZES = {"router": (4, 8, 40), "lb": (4, 8, 40), "cp": (4, 8, 100), "worker": (8, 32, 250)}
+
+
+def sakura(run: ProgramRun, kind: str):
+    return {r.name: r for r in run.of_type(f"dynamic/sakura:{kind}")}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_vm_layer_counts_sizes_nics_tags_and_protection(stack_runs, stack):
+    run = stack_runs[stack]
+    servers, disks = sakura(run, "Server"), sakura(run, "Disk")
+    assert sorted(servers) == ["cp-1", "cp-2", "cp-3", "lb-1", "lb-2", "router", "worker-1", "worker-2", "worker-3"]
+    assert sorted(disks) == sorted([f"{n}-boot" for n in servers] + [f"worker-{i}-data" for i in (1, 2, 3)])
+    assert len(sakura(run, "Switch")) == 1 and len(sakura(run, "RouterSwitch")) == 1 and len(sakura(run, "SshKey")) == 1
+    assert list(sakura(run, "Archive")) == ["router-image"]  # the VyOS image upload
+
+    router_switch_id = fake_sakura_id(stack, SAKURA + "RouterSwitch", "router-switch", "switch")
+    private_switch_id = fake_sakura_id(stack, SAKURA + "Switch", "private-switch")
+    for name, server in servers.items():
+        role = name.split("-")[0]
+        cpu, memory, disk = SIZES[role]
+        assert (server.inputs["cpu"], server.inputs["memoryGb"]) == (cpu, memory), name
+        boot = disks[f"{name}-boot"]
+        assert boot.inputs["sizeGb"] == disk and boot.inputs["planId"] == 4
+        expected_nics = {"router": [router_switch_id, private_switch_id], "worker": [private_switch_id]}.get(role, [router_switch_id])
+        assert server.inputs["nics"] == expected_nics, name
+        disk_ids = [fake_sakura_id(stack, SAKURA + "Disk", f"{name}-boot")]
+        if role == "worker":
+            disk_ids.append(fake_sakura_id(stack, SAKURA + "Disk", f"{name}-data"))
+            assert disks[f"{name}-data"].inputs["sizeGb"] == 250 and disks[f"{name}-data"].inputs["source"] == {}
+        assert server.inputs["diskIds"] == disk_ids, name
+        for resource in [server, boot]:
+            assert {"contest-k8s", f"stack={stack}", f"node={name}", f"role={server.inputs['tags'][-1].split('=')[1]}"} <= set(resource.inputs["tags"])
+        assert server.inputs["name"] == f"{stack}-{name}" and server.inputs["zone"] == "is1b"
+        assert boot.inputs["edit"]["hostName"] == name and boot.inputs["edit"]["disablePasswordAuth"] is True
+        assert server.parent.endswith("ClusterMachines::machines")
+
+    protected = {r.name for r in run.resources if r.protect}
+    stateful = set(disks) | {"router-switch"}
+    assert protected == (stateful if stack == "prd" else set())
+    assert disks["worker-1-boot"].inputs["source"] == {"osTag": "ubuntu-24.04-latest"}
+    assert disks["cp-2-boot"].inputs["edit"]["ipAddress"] is not None
+
+
+def test_node_resources_depend_only_on_what_they_use(stack_runs):
+    run = stack_runs["dev"]
+    server = run.named("worker-1", "sakura:Server")
+    names = {run.by_urn(u).name for u in server.depends_on}
+    assert names == {"worker-1-boot", "worker-1-data", "private-switch"}
+
+
+def _create_vm_layer(run: ProgramRun, fake: FakeSakura, image) -> dict[str, dict]:
+    """Create every Sakura resource of a recorded graph in dependency order, as the engine would."""
+    providers = {"RouterSwitch": RouterSwitchProvider, "Switch": SwitchProvider, "SshKey": SshKeyProvider, "Disk": DiskProvider,
+                 "Server": ServerProvider, "Archive": ArchiveProvider}
+    resources = {r.urn: r for r in run.resources if r.type.startswith(SAKURA)}
+    order = TopologicalSorter({u: [d for d in r.depends_on if d in resources] for u, r in resources.items()}).static_order()
+    real: dict[str, str] = {}
+
+    def swap(value):
+        if isinstance(value, dict):
+            return {k: swap(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [swap(v) for v in value]
+        return real.get(value, value) if isinstance(value, str) else value
+
+    created = {}
+    for urn in order:
+        r = resources[urn]
+        kind = r.short_type
+        inputs = swap({k: v for k, v in r.inputs.items() if k != "__provider"})
+        inputs["apiRootUrl"] = fake.root_url
+        if kind == "Archive":
+            inputs["file"] = str(image)
+            inputs = ArchiveProvider().check({}, inputs).inputs
+        outs = providers[kind]().create(inputs).outs
+        real[fake_sakura_id(run.stack, r.type, r.name)] = outs["sakuraId"]
+        if kind == "RouterSwitch":
+            real[fake_sakura_id(run.stack, r.type, r.name, "switch")] = outs["switchId"]
+        created[r.name] = outs
+    return created
+
+
+def test_one_full_vm_layer_create_against_the_fake_api(stack_runs, monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(SakuraProvider, "settings", FAST)
+    monkeypatch.setenv("SAKURACLOUD_ACCESS_TOKEN", "fake-token")
+    monkeypatch.setenv("SAKURACLOUD_ACCESS_TOKEN_SECRET", "fake-secret")
+    monkeypatch.setattr(ArchiveProvider, "_upload", staticmethod(lambda server, path: None))
+    image = tmp_path / "vyos.qcow2"
+    image.write_bytes(b"image")
+    # Async work completes at once, so every wait is one GET: the count is the fixed cost of a create.
+    # (For real, each wait also polls every 5 s while a disk copies or a server boots.)
+    with FakeSakura(copy_seconds=0, power_seconds=0) as fake:
+        created = _create_vm_layer(stack_runs["prd"], fake, image)
+        servers = fake.objects("is1b", "server")
+        assert len(servers) == 9 and all(s["Instance"]["Status"] == "up" for s in servers.values())
+        assert fake.count("disk") == 12 and fake.count("switch") == 2 and fake.count("internet") == 1
+        router = next(s for s in servers.values() if s["Name"] == "prd-router")
+        router_switch = fake.objects("is1b", "internet")[created["router-switch"]["sakuraId"]]["Switch"]["ID"]
+        assert [n["Switch"]["ID"] for n in router["Interfaces"]] == [router_switch, int(created["private-switch"]["sakuraId"])]
+        by_method = Counter(m for m, _ in fake.log)
+        by_resource = Counter(p.split("/")[0] for _, p in fake.log)
+        calls = len(fake.log)
+        # Second run of the same creates: everything is adopted by its tags, nothing new appears.
+        _create_vm_layer(stack_runs["prd"], fake, image)
+        assert fake.calls("POST") == by_method["POST"], "the second pass created something"
+        assert len(fake.objects("is1b", "server")) == 9 and fake.count("disk") == 12 and fake.count("switch") == 2
+    with capsys.disabled():
+        print(f"\nfull prd VM layer create: {calls} API calls {dict(sorted(by_method.items()))} "
+              f"by resource {dict(sorted(by_resource.items()))}")
+    assert calls < 200
