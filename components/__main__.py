@@ -1,18 +1,24 @@
-"""Command line: `python -m components render STACK [--config FILE] [--out DIR]`.
+"""Command line of the project.
 
-Runs the real program under Pulumi's mocks with clearly fake cloud values and writes every
-generated file under DIR/STACK/ with a manifest.json. A bad config exits with status 2 and
-writes nothing.
+`python -m components render STACK [--config FILE] [--out DIR]` runs the real program under
+Pulumi's mocks with clearly fake cloud values and writes every generated file under DIR/STACK/
+with a manifest.json. A bad config exits with status 2 and writes nothing.
+
+`python -m components venue-config SOURCE...` prints the venue's whole wg-quick file, one peer per
+cluster. A SOURCE is `pulumi stack output --json` saved to a file, or an offline render directory
+(build/prd); the venue's private key is left as a placeholder.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from .config import ConfigError
 from .plan import PlanError
+from .render.wireguard import ClusterPeer, venue_conf
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +28,18 @@ def main(argv: list[str] | None = None) -> int:
     render.add_argument("stack")
     render.add_argument("--config", type=Path, help="stack file (default: Pulumi.STACK.yaml)")
     render.add_argument("--out", type=Path, default=Path("build"), help="output directory (default: build/)")
+    venue = commands.add_parser("venue-config", help="the venue's wg-quick file from the clusters' outputs or renders")
+    venue.add_argument("sources", nargs="+", type=Path, help="stack output JSON file or render directory, one per cluster")
+    venue.add_argument("--listen-port", type=int, default=51820)
     args = parser.parse_args(argv)
+
+    if args.command == "venue-config":
+        try:
+            print(venue_conf([_cluster_peer(source) for source in args.sources], args.listen_port), end="")
+        except (OSError, KeyError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        return 0
 
     from .offline import render as render_stack
 
@@ -33,6 +50,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(target)
     return 0
+
+
+def _cluster_peer(source: Path) -> ClusterPeer:
+    """A cluster's `wireguard` stack output, from `pulumi stack output --json` or a render directory."""
+    if source.is_dir():
+        return ClusterPeer.from_output(json.loads((source / "wireguard" / "peer.json").read_text()))
+    outputs = json.loads(source.read_text())
+    if "wireguard" not in outputs:
+        raise KeyError(f"{source} has no 'wireguard' output (was the edge layer deployed?)")
+    return ClusterPeer.from_output(outputs["wireguard"])
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _KUBERNETES_VERSION = re.compile(r"^1\.(\d+)\.(\d+)$")
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 _ARCHIVE_ID = re.compile(r"^\d{12}$")
+_IFNAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$")
 MAX_ASN = 4294967294
 
 
@@ -222,7 +223,8 @@ class StackConfig:
     wireguard: WireGuardConfig = setting()
     kubernetes: KubernetesConfig = setting(KubernetesConfig())
     layers: LayersConfig = setting(LayersConfig())
-    node_os: Literal["ubuntu2404", "ubuntu2204", "debian12"] = setting("ubuntu2404")
+    node_os: Literal["ubuntu2404", "ubuntu2204"] = setting("ubuntu2404")
+    node_nic_names: tuple[str, ...] = setting(catalog.DEFAULT_NODE_NIC_NAMES)
     ssh: SshConfig = setting(SshConfig())
     protect: Optional[bool] = setting(None)
     sakura_api_root_url: str = setting(DEFAULT_SAKURA_API_ROOT_URL)
@@ -345,8 +347,9 @@ class _Reader:
 
 def _decode_top_level(tp: Any, text: Any) -> Any:
     """Pulumi passes scalars as strings and objects as JSON; decode what is not meant to stay a string."""
-    wanted = [a for a in typing.get_args(tp) if a is not type(None)] or [tp]
-    if not isinstance(text, str) or any(a in (str, Secret) or typing.get_origin(a) is Literal for a in wanted):
+    if typing.get_origin(tp) is typing.Union:
+        tp = next(a for a in typing.get_args(tp) if a is not type(None))
+    if not isinstance(text, str) or tp in (str, Secret) or typing.get_origin(tp) is Literal:
         return text
     try:
         return json.loads(text)
@@ -448,6 +451,9 @@ def validate(c: StackConfig) -> list[Problem]:
     for name, ref in wg.cluster_peers.items():
         if len(ref.split("/")) != 3:
             fail(f"wireguard.clusterPeers.{name}", ref, "a fully qualified stack name organization/project/stack")
+
+    if len(c.node_nic_names) != 2 or any(not _IFNAME.match(n) for n in c.node_nic_names) or len(set(c.node_nic_names)) != 2:
+        fail("nodeNicNames", list(c.node_nic_names), "two distinct interface names (first and second NIC), like [ens3, ens4]")
 
     layers = c.layers
     if layers.kubernetes and not (layers.edge and layers.api_load_balancer):

@@ -41,6 +41,11 @@ def fake_mac(*parts: str) -> str:
     return "00:00:5e:00:53:" + digest(*parts)[:1].hex()
 
 
+def fake_random_bytes(stack: str, resource_name: str, length: int) -> bytes:
+    """What FakeCloud answers for a pulumi-random RandomBytes of that stack and name."""
+    return (digest(stack, resource_name, "bytes") * 4)[:length]
+
+
 def fake_block(stack: str, prefix_length: int) -> ipaddress.IPv4Network:
     return ipaddress.IPv4Network(f"{FAKE_BLOCKS.get(stack, FAKE_BLOCK_DEFAULT)}/{prefix_length}")
 
@@ -90,6 +95,7 @@ class FakeCloud(pulumi.runtime.Mocks):
             "tls:index/privateKey:PrivateKey": self._private_key,
             "tls:index/selfSignedCert:SelfSignedCert": self._self_signed_cert,
             "command:remote:Command": self._command,
+            "pulumi:pulumi:StackReference": self._stack_reference,
         }
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
@@ -135,8 +141,7 @@ class FakeCloud(pulumi.runtime.Mocks):
     # -- pulumi-random: deterministic stand-ins of the right shape
 
     def _random_bytes(self, args, state: dict) -> dict:
-        raw = digest(self.stack, args.name, "bytes") * 4
-        raw = raw[: int(state["length"])]
+        raw = fake_random_bytes(self.stack, args.name, int(state["length"]))
         return {"base64": base64.b64encode(raw).decode(), "hex": raw.hex()}
 
     def _random_string(self, args, state: dict) -> dict:
@@ -188,6 +193,22 @@ class FakeCloud(pulumi.runtime.Mocks):
         )
         cert = builder.sign(key, hashes.SHA256(), ecdsa_deterministic=True)
         return {"certPem": cert.public_bytes(serialization.Encoding.PEM).decode()}
+
+    # -- other stacks
+
+    def _stack_reference(self, args, state: dict) -> dict:
+        """Another cluster's outputs as its own offline render would give them (empty if it has no stack file)."""
+        from .offline import PROJECT_ROOT, load_stack
+        from .plan import GlobalBlock, build_plan
+        from .render.wireguard import cluster_peer, public_key
+
+        stack = str(state["name"]).rsplit("/", 1)[-1]
+        if not (PROJECT_ROOT / f"Pulumi.{stack}.yaml").exists():
+            return {"outputs": {}, "secretOutputNames": []}
+        loaded, _, _ = load_stack(stack)
+        plan = build_plan(loaded, GlobalBlock.assumed(fake_block(stack, loaded.config.network.global_prefix_length)))
+        key = public_key(base64.b64encode(fake_random_bytes(stack, "wireguard-key", 32)).decode())
+        return {"outputs": {"wireguard": cluster_peer(plan, key).as_output()}, "secretOutputNames": []}
 
     # -- pulumi-command
 

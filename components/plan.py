@@ -51,6 +51,7 @@ class Nic:
     segment: Segment
     address: IPv4Interface
     gateway: Optional[IPv4Address]
+    interface: str
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class MachineShape:
     ssh_user: str
     segments: tuple[Segment, ...]
     hosts: tuple[int, ...]
+    interfaces: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -237,17 +239,21 @@ def machine_shapes(loaded: LoadedConfig) -> tuple[MachineShape, ...]:
     """Every VM in plan order: the router, then load balancers, control planes and workers by name."""
     c = loaded.config
     node_disk = DiskSource(os_tag=catalog.OS_ARCHIVE_TAGS[c.node_os])
+    nic_names = c.node_nic_names
     if c.router.flavor == "vyos":
         image = c.router.vyos_image
-        router_disk, router_user = DiskSource(archive_id=image.archive_id, upload_file=image.file, upload_size_gb=image.size_gb), "vyos"
+        router_disk = DiskSource(archive_id=image.archive_id, upload_file=image.file, upload_size_gb=image.size_gb)
+        router_user, router_nics = "vyos", catalog.VYOS_NIC_NAMES
     else:
-        router_disk, router_user = node_disk, c.ssh.user
+        router_disk, router_user, router_nics = node_disk, c.ssh.user, nic_names
 
-    def shape(name: str, role: Role, size, segments, hosts, data_disk_gb=None, disk=node_disk, user=c.ssh.user) -> MachineShape:
-        return MachineShape(name, role, size.cpu, size.memory_gb, size.disk_gb, data_disk_gb, disk, user, segments, hosts)
+    def shape(name: str, role: Role, size, segments, hosts, data_disk_gb=None, disk=node_disk, user=c.ssh.user,
+              names=nic_names) -> MachineShape:
+        return MachineShape(name, role, size.cpu, size.memory_gb, size.disk_gb, data_disk_gb, disk, user, segments, hosts,
+                            tuple(names[: len(segments)]))
 
     shapes = [shape(ROUTER_NAME, "router", c.router.size, ("global", "private"), (c.router.global_host, c.router.private_host),
-                    disk=router_disk, user=router_user)]
+                    disk=router_disk, user=router_user, names=router_nics)]
     shapes += [shape(n, "api-lb", c.api_load_balancer.size, ("global",), (h,)) for n, h in _by_name(c.api_load_balancer.nodes)]
     shapes += [shape(n, "control-plane", c.control_planes.size, ("global",), (h,)) for n, h in _by_name(c.control_planes.nodes)]
     shapes += [shape(n, "worker", c.workers.size, ("private",), (h,), data_disk_gb=c.workers.data_disk_gb)
@@ -272,19 +278,19 @@ def build_plan(loaded: LoadedConfig, block: GlobalBlock) -> Plan:
             )
         return address
 
-    def on_global(key: str, offset: int) -> Nic:
+    def on_global(key: str, offset: int, interface: str) -> Nic:
         address = global_address(key, offset)
-        return Nic("global", IPv4Interface(f"{address}/{block.network.prefixlen}"), block.gateway)
+        return Nic("global", IPv4Interface(f"{address}/{block.network.prefixlen}"), block.gateway, interface)
 
     machines = []
     for shape in machine_shapes(loaded):
         nics = []
-        for segment, host in zip(shape.segments, shape.hosts):
+        for segment, host, interface in zip(shape.segments, shape.hosts, shape.interfaces):
             if segment == "global":
-                nics.append(on_global(_CONFIG_KEYS[shape.role].format(name=shape.name), host))
+                nics.append(on_global(_CONFIG_KEYS[shape.role].format(name=shape.name), host, interface))
             else:
                 gateway = None if shape.role == "router" else router_private.ip
-                nics.append(Nic("private", IPv4Interface(f"{private.network_address + host}/{private.prefixlen}"), gateway))
+                nics.append(Nic("private", IPv4Interface(f"{private.network_address + host}/{private.prefixlen}"), gateway, interface))
         machines.append(Machine(**{f.name: getattr(shape, f.name) for f in fields(MachineShape)}, nics=tuple(nics)))
     router_global = machines[0].nics[0]
 
@@ -353,7 +359,7 @@ def build_plan(loaded: LoadedConfig, block: GlobalBlock) -> Plan:
         private_address=router_private,
         upstream_gateway=block.gateway,
         snat_sources=(private,),
-        snat_exempt_destinations=(block.network, wg.address.network) + venue_networks,
+        snat_exempt_destinations=(block.network,),
         proxy_arp_networks=pools[0].networks,
     )
 

@@ -6,8 +6,11 @@ import pulumi
 import pulumi_tls as tls
 from pulumi.runtime import config as runtime_config
 
-from .config import ConfigError, LoadedConfig, load_config
+from .api_endpoint import ApiLoadBalancer, ApiLoadBalancerArgs
+from .config import ROUTER_NAME, ConfigError, LoadedConfig, load_config, natural_key
+from .edge_router import EdgeRouter, EdgeRouterArgs
 from .machines import ClusterMachines, ClusterMachinesArgs
+from .remote import SshAccess
 
 
 def config_from_pulumi() -> LoadedConfig:
@@ -23,13 +26,26 @@ def deploy() -> None:
         loaded = config_from_pulumi()
     except ConfigError as e:
         raise pulumi.RunError(str(e)) from None
+    c = loaded.config
 
     # One key pair per stack, made inside Pulumi state: Sakura installs the public half by disk
     # edit, pulumi-command connects with the private half. Operators may add their own keys.
     ssh = tls.PrivateKey("ssh", algorithm="ED25519")
+    access = SshAccess(ssh.private_key_openssh)
     machines = ClusterMachines("machines", ClusterMachinesArgs(loaded, ssh.public_key_openssh))
     plan = machines.plan
 
     pulumi.export("routerBlock", plan.apply(lambda p: str(p.global_block.network)))
     pulumi.export("nodes", plan.apply(lambda p: {m.name: str(m.address) for m in p.machines}))
     pulumi.export("sshPrivateKey", pulumi.Output.secret(ssh.private_key_openssh))
+
+    if c.layers.edge:
+        router_user = "vyos" if c.router.flavor == "vyos" else c.ssh.user
+        edge = EdgeRouter("edge", EdgeRouterArgs(plan, c.router.flavor, machines.servers[ROUTER_NAME], access, router_user,
+                                                 tuple(sorted(c.wireguard.cluster_peers.items()))))
+        pulumi.export("wireguard", edge.wireguard)
+
+    if c.layers.api_load_balancer:
+        lbs = tuple(sorted(c.api_load_balancer.nodes, key=natural_key))
+        api = ApiLoadBalancer("api-endpoint", ApiLoadBalancerArgs(plan, lbs, machines.servers, access, c.ssh.user))
+        pulumi.export("apiEndpoint", api.endpoint)

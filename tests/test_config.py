@@ -125,6 +125,9 @@ BAD_CONFIGS = [
     ("kubernetes-without-edge", _set("layers", {"edge": False}), "layers.kubernetes", "layers.edge"),
     ("plain-http-api", _set("sakuraApiRootUrl", "http://example.com/cloud/zone"), "sakuraApiRootUrl", "https://"),
     ("cluster-peer-ref", _set("wireguard.clusterPeers", {"dev": "dev"}), "wireguard.clusterPeers.dev", "organization/project/stack"),
+    ("nic-names", _set("nodeNicNames", ["ens3"]), "nodeNicNames", "two distinct interface names"),
+    ("nic-names-same", _set("nodeNicNames", ["ens3", "ens3"]), "nodeNicNames", "two distinct interface names"),
+    ("node-os-debian", _set("nodeOs", "debian12"), "nodeOs", "ubuntu2404, ubuntu2204"),
     ("not-a-mapping", _set("workers", [1, 2]), "workers", "a mapping"),
     ("unnamespaced-key", lambda c: c.__setitem__("zone", "is1b"), "zone", "namespaced key"),
 ]

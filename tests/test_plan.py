@@ -56,7 +56,7 @@ def test_api_endpoint_pools_bgp_and_wireguard():
     assert plan.kubernetes.bootstrap_node == "cp-1" and plan.kubernetes.control_planes == ("cp-1", "cp-2", "cp-3")
     assert plan.kubernetes.certificate_sans == ("203.0.113.6", "203.0.113.4", "203.0.113.5")
     assert IPv4Network("10.1.0.0/24") in plan.routes_via_router and IPv4Network("172.16.0.0/16") in plan.routes_via_router
-    assert plan.router.snat_exempt_destinations[0] == IPv4Network("203.0.113.0/27")
+    assert plan.router.snat_exempt_destinations == (IPv4Network("203.0.113.0/27"),)
 
 
 def test_adding_worker_4_changes_nothing_about_the_others(tmp_path):

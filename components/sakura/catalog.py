@@ -30,11 +30,18 @@ ROUTER_BANDWIDTHS_MBPS = (100, 250, 500, 1000, 1500, 2000, 2500, 3000, 3500, 400
 FIRST_USABLE_OFFSET = 4
 
 # OS name -> the tag that finds the public archive (Scope=shared) [IAG ostype/archive_ostype.go].
+# Ubuntu only: the node and router scripts configure the network with netplan.
 OS_ARCHIVE_TAGS = {
     "ubuntu2404": "ubuntu-24.04-latest",
     "ubuntu2204": "ubuntu-22.04-latest",
-    "debian12": "debian-12-latest",
 }
+
+# NIC names inside the guest, in NIC order. virtio NICs on PCI slots 3, 4 give ens3, ens4 on
+# Ubuntu (UNCONFIRMED for Sakura's images: every apply script checks the name holds the
+# planned address and stops with a clear error, and the stack key `nodeNicNames` overrides them).
+# VyOS names its NICs eth0, eth1 in order.
+DEFAULT_NODE_NIC_NAMES = ("ens3", "ens4")
+VYOS_NIC_NAMES = ("eth0", "eth1")
 
 # Tags are capped at 10 per resource by the official library [IAG helper/plans/change_plan.go].
 MAX_TAGS = 10

@@ -1,0 +1,47 @@
+"""HA API endpoint layer: HAProxy + Keepalived on the load balancer VMs, applied over SSH."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_random as random
+
+from . import artifacts
+from .plan import Plan
+from .remote import Host, SshAccess, run_script
+from .render.api_lb import api_lb_setup_script
+from .render.haproxy import haproxy_cfg
+from .render.keepalived import VRRP_PASSWORD, check_script, keepalived_conf
+from .sakura.resources import Server
+
+
+@dataclass(frozen=True)
+class ApiLoadBalancerArgs:
+    plan: pulumi.Output[Plan]
+    lb_names: tuple[str, ...]
+    servers: dict[str, Server]
+    access: SshAccess
+    ssh_user: str
+
+
+class ApiLoadBalancer(pulumi.ComponentResource):
+    endpoint: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ApiLoadBalancerArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("contest-k8s:index:ApiLoadBalancer", name, None, opts)
+        plan = args.plan
+        # VRRP PASS authentication takes at most 8 characters.
+        password = random.RandomPassword(VRRP_PASSWORD, length=8, special=False, opts=pulumi.ResourceOptions(parent=self))
+        self.setups = {}
+        for lb in args.lb_names:
+            artifacts.publish(f"haproxy/{lb}/haproxy.cfg", "haproxy", plan.apply(lambda p: haproxy_cfg(p.api)), host=lb)
+            artifacts.publish(f"keepalived/{lb}/check_haproxy.sh", "script", check_script(), host=lb)
+            artifacts.publish(f"keepalived/{lb}/keepalived.conf", "keepalived", plan.apply(lambda p, n=lb: keepalived_conf(p, n)), host=lb)
+            setup = plan.apply(lambda p, n=lb: api_lb_setup_script(p, n))
+            artifacts.publish(f"scripts/{lb}/setup-api-lb.sh", "script", setup, host=lb)
+            host = Host(lb, plan.apply(lambda p, n=lb: str(p.machine(n).address)), args.ssh_user)
+            self.setups[lb] = run_script(f"{lb}-api-lb", host, args.access, setup, secrets={VRRP_PASSWORD: password.result},
+                                         parent=self, depends_on=[args.servers[lb]])
+        self.endpoint = plan.apply(lambda p: p.api.endpoint)
+        self.register_outputs({"endpoint": self.endpoint})

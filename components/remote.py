@@ -1,0 +1,82 @@
+"""Scripts on the VMs over SSH with pulumi-command, avoiding the traps its users report.
+
+- A dead host must not hang a run: every connection has `dial_error_limit` and `per_dial_timeout`
+  (about five minutes in all, enough for a VM that has just booted).
+- A spurious diff on `connection` would re-run a command: connection inputs are only the planned
+  address, the user and the stack's key, all stable between runs.
+- A script runs again only when its text changes: the text goes in `stdin` and its SHA-256 (of the
+  reviewable text, secrets as placeholders) in `triggers`. Every script is safe to run twice.
+- Secrets are filled into the text only here, inside a secret Output; `stdin` is therefore secret.
+- Workers sit on the private switch: they are reached through the router as an SSH jump host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Mapping, Optional, Sequence
+
+import pulumi
+import pulumi_command as command
+
+from .render.secrets import fill
+
+DIAL_ERROR_LIMIT = 30
+PER_DIAL_TIMEOUT = 10
+
+
+@dataclass(frozen=True)
+class Host:
+    """Where a script runs: an address and user, and the jump host in front of it, if any."""
+
+    name: str
+    address: pulumi.Input[str]
+    user: str
+    jump: Optional["Host"] = None
+
+
+@dataclass(frozen=True)
+class SshAccess:
+    private_key: pulumi.Input[str]
+
+    def connection(self, host: Host) -> command.remote.ConnectionArgs:
+        proxy = None
+        if host.jump is not None:
+            proxy = command.remote.ProxyConnectionArgs(
+                host=host.jump.address, user=host.jump.user, private_key=self.private_key,
+                dial_error_limit=DIAL_ERROR_LIMIT, per_dial_timeout=PER_DIAL_TIMEOUT,
+            )
+        return command.remote.ConnectionArgs(
+            host=host.address, user=host.user, private_key=self.private_key, proxy=proxy,
+            dial_error_limit=DIAL_ERROR_LIMIT, per_dial_timeout=PER_DIAL_TIMEOUT,
+        )
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def run_script(resource_name: str, host: Host, access: SshAccess, text: pulumi.Input[str], *,
+               secrets: Optional[Mapping[str, pulumi.Input[str]]] = None, interpreter: str = "sudo bash -s",
+               delete: Optional[pulumi.Input[str]] = None, parent: pulumi.Resource,
+               depends_on: Sequence[pulumi.Resource] = ()) -> command.remote.Command:
+    """Run `text` (reviewable, with `<secret:NAME>` placeholders) on `host`, filling in `secrets`."""
+    secrets = dict(secrets or {})
+    names = sorted(secrets)
+
+    def filled(args: list) -> str:
+        script, *values = args
+        return fill(script, dict(zip(names, values)))
+
+    stdin = pulumi.Output.all(text, *[secrets[n] for n in names]).apply(filled)
+    if names:
+        stdin = pulumi.Output.secret(stdin)
+    return command.remote.Command(
+        resource_name,
+        connection=access.connection(host),
+        create=interpreter,
+        stdin=stdin,
+        delete=delete,
+        triggers=[pulumi.Output.from_input(text).apply(sha256)],
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
+    )

@@ -1,0 +1,107 @@
+"""Schema checks against the pinned upstream data in ../shared/upstream/.
+
+- CRDs: the served version's openAPIV3Schema, made strict as the upstream README prescribes
+  (`additionalProperties: false` wherever an object lists properties and allows nothing else),
+  because the API server would silently prune a misspelled field such as `peerAsn`.
+- kubeadm, kubelet and kube-proxy configs: the strict draft-07 schemas in kubernetes/.
+- Helm values: every key set must exist in the chart's default values.yaml.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+from jsonschema import Draft7Validator
+
+
+def strict(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        schema = {k: strict(v) for k, v in schema.items()}
+        if ("properties" in schema and "additionalProperties" not in schema
+                and not schema.get("x-kubernetes-preserve-unknown-fields")):
+            schema["additionalProperties"] = False
+        return schema
+    if isinstance(schema, list):
+        return [strict(v) for v in schema]
+    return schema
+
+
+@lru_cache(maxsize=None)
+def _crd_validators(crd_dir: str) -> dict[tuple[str, str], Draft7Validator]:
+    validators = {}
+    for path in sorted(Path(crd_dir).glob("*.yaml")):
+        for crd in yaml.safe_load_all(path.read_text()):
+            if not crd or crd.get("kind") != "CustomResourceDefinition":
+                continue
+            group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+            for version in crd["spec"]["versions"]:
+                if not version.get("served"):
+                    continue
+                schema = strict(copy.deepcopy(version["schema"]["openAPIV3Schema"]))
+                props = schema.setdefault("properties", {})
+                props.setdefault("apiVersion", {"type": "string"})
+                props.setdefault("kind", {"type": "string"})
+                props["metadata"] = {"type": "object"}
+                validators[(f"{group}/{version['name']}", kind)] = Draft7Validator(schema)
+    return validators
+
+
+def crd_errors(objects: Iterable[dict], crd_dir: Path) -> list[str]:
+    validators = _crd_validators(str(crd_dir))
+    errors = []
+    for obj in objects:
+        validator = validators.get((obj.get("apiVersion"), obj.get("kind")))
+        if validator is None:
+            errors.append(f"{obj.get('kind')} {obj.get('apiVersion')}: no served CRD version in {crd_dir}")
+            continue
+        for e in validator.iter_errors(obj):
+            errors.append(f"{obj['kind']}/{obj.get('metadata', {}).get('name')} {'.'.join(map(str, e.absolute_path))}: {e.message}")
+    return errors
+
+
+KUBERNETES_SCHEMAS = {
+    "kubeadm.k8s.io/": "kubeadm-v1beta4.schema.json",
+    "kubelet.config.k8s.io/": "kubelet-v1beta1.schema.json",
+    "kubeproxy.config.k8s.io/": "kube-proxy-v1alpha1.schema.json",
+}
+
+
+@lru_cache(maxsize=None)
+def _kubernetes_validators(schema_dir: str) -> dict[str, Draft7Validator]:
+    return {prefix: Draft7Validator(json.loads((Path(schema_dir) / name).read_text())) for prefix, name in KUBERNETES_SCHEMAS.items()}
+
+
+def kubernetes_config_errors(text: str, schema_dir: Path) -> list[str]:
+    """All schema errors in a multi-document kubeadm --config file, as 'doc N kind path: msg'."""
+    validators = _kubernetes_validators(str(schema_dir))
+    out = []
+    for n, doc in enumerate(d for d in yaml.safe_load_all(text) if d is not None):
+        api_version = doc.get("apiVersion", "")
+        validator = next((v for p, v in validators.items() if api_version.startswith(p)), None)
+        if validator is None:
+            out.append(f"doc {n}: no schema for apiVersion {api_version!r}")
+            continue
+        for e in sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path)):
+            out.append(f"doc {n} {doc.get('kind')} {'.'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}")
+    return out
+
+
+def unknown_helm_keys(values: Any, defaults: Any, free_form: tuple[str, ...] = (), path: str = "") -> list[str]:
+    """Keys in `values` that the chart's default values do not have (maps listed in `free_form` take anything)."""
+    if not isinstance(values, dict) or path in free_form:
+        return []
+    if not isinstance(defaults, dict):
+        return [] if defaults in ({}, None) else [f"{path or '(root)'}: the chart's default is not a map"]
+    unknown = []
+    for key, value in values.items():
+        where = f"{path}.{key}" if path else key
+        if key not in defaults:
+            unknown.append(where)
+        else:
+            unknown += unknown_helm_keys(value, defaults[key], free_form, where)
+    return unknown

@@ -1,0 +1,297 @@
+"""Edge network files as rendered by the program, checked by the real tools, and the checks shown failing."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.config import PROJECT
+from components.mocking import fake_random_bytes
+from components.render.keepalived import check_script
+from components.render.secrets import fill, placeholders
+from components.render.wireguard import ClusterPeer, public_key, venue_conf
+
+from .checks import tools
+from .checks.schemas import crd_errors
+from .checks.vyos_tree import ACCEPT, REJECT, CommandTree
+from .conftest import STACKS, require_root, require_shared, require_tools, run_stack, write_stack
+
+FAKE_SECRETS = {"wireguard-private-key": base64.b64encode(bytes(range(32))).decode(), "vrrp-password": "k8sVIP01"}
+
+
+@pytest.fixture(scope="module")
+def frr_runs(tmp_path_factory):
+    """Every stack again with `router.flavor: frr`: the same plan through the other router flavor."""
+    directory = tmp_path_factory.mktemp("frr")
+    runs = {}
+    for stack in STACKS:
+        (directory / stack).mkdir()
+        path = write_stack(directory / stack, stack, lambda c: c[PROJECT + ":router"].update(flavor="frr"))
+        runs[stack] = run_stack(stack, path)
+    return runs
+
+
+@pytest.fixture(scope="module")
+def vyos_tree():
+    return CommandTree(require_shared() / "vyos" / "command-tree.json")
+
+
+def texts(run, *, kind=None, suffix=""):
+    return [(a.path, text) for a, text in run.artifacts if (kind is None or a.kind == kind) and a.path.endswith(suffix)]
+
+
+def filled(text: str) -> str:
+    return fill(text, {name: FAKE_SECRETS[name] for name in placeholders(text)})
+
+
+# --------------------------------------------------------------------------- HAProxy
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_haproxy_cfg_passes_haproxy_c_and_lists_every_control_plane(stack_runs, stack):
+    require_tools("haproxy")
+    run = stack_runs[stack]
+    control_planes = {n: a for n, a in run.outputs["nodes"].items() if n.startswith("cp-")}
+    configs = texts(run, kind="haproxy")
+    assert [p for p, _ in configs] == ["haproxy/lb-1/haproxy.cfg", "haproxy/lb-2/haproxy.cfg"]
+    for path, text in configs:
+        ok, output = tools.haproxy_check(text)
+        assert ok, f"{path}: {output}"
+        servers = dict(re.findall(r"^\s+server (\S+) (\S+):6443 check", text, re.M))
+        assert servers == control_planes, path
+
+
+def test_haproxy_check_rejects_broken_variants(stack_runs):
+    require_tools("haproxy")
+    text = dict(texts(stack_runs["dev"], kind="haproxy"))["haproxy/lb-1/haproxy.cfg"]
+    for broken in (text.replace("balance roundrobin", "balance roundrobinx"), text.replace("check check-ssl", "chekc check-ssl"),
+                   text.replace("timeout client 1h\n", "")):
+        assert not tools.haproxy_check(broken)[0]
+
+
+# --------------------------------------------------------------------------- Keepalived
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_keepalived_conf_passes_keepalived_t(stack_runs, stack):
+    require_root()
+    require_tools("keepalived")
+    configs = texts(stack_runs[stack], kind="keepalived")
+    assert len(configs) == 2
+    for path, text in configs:
+        assert "auth_pass <secret:vrrp-password>" in text and "unicast_peer" in text
+        ok, output = tools.keepalived_check(filled(text), ("ens3",), {"check_haproxy.sh": check_script()})
+        assert ok, f"{path}: {output}"
+
+
+def test_keepalived_check_rejects_broken_variants(stack_runs):
+    require_root()
+    require_tools("keepalived")
+    text = filled(dict(texts(stack_runs["dev"], kind="keepalived"))["keepalived/lb-1/keepalived.conf"])
+    etc = {"check_haproxy.sh": check_script()}
+    assert tools.keepalived_check(text, ("ens3",), etc)[0]
+    assert not tools.keepalived_check(text.replace("priority 150", "priority 300"), ("ens3",), etc)[0]
+    assert not tools.keepalived_check(text.replace("virtual_router_id", "virtual_router_idx"), ("ens3",), etc)[0]
+    assert not tools.keepalived_check(text, ("eth9",), etc)[0], "a NIC name that does not exist must fail"
+    assert not tools.keepalived_check(text, ("ens3",), {})[0], "a missing check script must fail"
+
+
+# --------------------------------------------------------------------------- FRR flavor: vtysh, nft
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_frr_conf_passes_vtysh_c(frr_runs, stack):
+    require_tools("vtysh")
+    text = dict(texts(frr_runs[stack]))["router/router/frr.conf"]
+    ok, output = tools.vtysh_check(text)
+    assert ok, output
+    assert not tools.vtysh_check(text.replace("maximum-paths", "maximum-pathz"))[0]
+    assert not tools.vtysh_check(text.replace(" remote-as ", " remote-az "))[0]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_nftables_conf_passes_nft_c(frr_runs, stack):
+    require_root()
+    require_tools("nft")
+    text = dict(texts(frr_runs[stack]))["router/router/nftables.conf"]
+    ok, output = tools.nft_check(text)
+    assert ok, output
+    assert not tools.nft_check(text.replace("masquerade", "masquerad"))[0]
+
+
+# --------------------------------------------------------------------------- shellcheck
+
+
+def test_every_script_passes_shellcheck(stack_runs, frr_runs):
+    require_tools("shellcheck")
+    scripts = [(f"{s}/{p}", t) for runs in (stack_runs, frr_runs) for s in STACKS for p, t in texts(runs[s], kind="script")]
+    assert len(scripts) >= 6 * len(STACKS)
+    for path, text in scripts:
+        ok, output = tools.shellcheck(text)
+        assert ok, f"{path}:\n{output}"
+
+
+def test_shellcheck_rejects_a_broken_script(stack_runs):
+    require_tools("shellcheck")
+    text = dict(texts(stack_runs["dev"], kind="script"))["scripts/lb-1/setup-api-lb.sh"]
+    assert tools.shellcheck(text)[0]
+    assert not tools.shellcheck(text + "for f in $(ls /etc/*.conf); do echo $f; done\n")[0]
+    assert not tools.shellcheck(text.replace('"$tmp"', "$tmp"))[0]
+
+
+# --------------------------------------------------------------------------- VyOS
+
+
+def vyos_lines(run) -> list[str]:
+    commands = dict(texts(run))["router/router/commands.vyos"].splitlines()
+    script = dict(texts(run))["router/router/apply.sh"]
+    script_sets = [line for line in script.splitlines() if line.startswith("set ")]
+    assert script_sets == commands, "apply.sh must apply exactly the rendered commands"
+    return [filled(line) for line in commands]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_vyos_command_is_a_real_1_4_path_with_a_valid_value(stack_runs, vyos_tree, stack):
+    lines = vyos_lines(stack_runs[stack])
+    verdicts = [vyos_tree.check(line) for line in lines]
+    assert [v for v in verdicts if v.result != ACCEPT] == []
+    joined = "\n".join(lines)
+    for needle in ("protocols bgp system-as '65020'", "remote-as '65021'", "ip enable-proxy-arp", "translation address 'masquerade'",
+                   "outbound-interface name 'eth0'", "maximum-paths ebgp", "interfaces wireguard wg0 private-key",
+                   "peer venue public-key"):
+        assert needle in joined, needle
+    assert len(re.findall(r"^set protocols bgp neighbor \S+ remote-as", joined, re.M)) == 3
+
+
+def test_vyos_checker_rejects_misspelled_commands_and_bad_values(stack_runs, vyos_tree):
+    line = next(l for l in vyos_lines(stack_runs["dev"]) if " remote-as " in l)
+    assert vyos_tree.check(line).result == ACCEPT
+    broken = [
+        line.replace("neighbor", "neighbour"),
+        line.replace("'65021'", "'abc'"),
+        line.replace("'65021'", "'4294967295'"),
+        "set protocols bgp 65020 neighbor 10.2.0.11 remote-as '65021'",
+        "set nat source rule 100 outbound-interface 'eth0'",
+        "set interfaces ethernet eth0 address '198.51.100.0/27'",
+        "set interfaces wireguard wg0 peer venue endpoint '198.51.100.7:51820'",
+        "set interfaces ethernet eth0 ip enable-proxy-arp 'true'",
+    ]
+    for variant in broken:
+        assert vyos_tree.check(variant).result == REJECT, variant
+
+
+def test_vyos_checker_matches_the_upstream_accept_and_reject_tables(vyos_tree):
+    readme = (require_shared() / "vyos" / "README.md").read_text()
+    key = base64.b64encode(bytes(range(32))).decode()
+    accepted = readme[readme.index("Accepted (rows"):readme.index("Rejected:")]
+    rejected = readme[readme.index("Rejected:"):readme.index("Two known quirks")]
+
+    def lines(section):
+        return [m.group(1).replace("'...'", f"'{key}'").replace("'…='", f"'{key}'")
+                for m in re.finditer(r"^\| \d+ \| `(set [^`]*)` \|", section, re.M)]
+
+    assert len(lines(accepted)) == 29 and len(lines(rejected)) == 31
+    assert [l for l in lines(accepted) if vyos_tree.check(l).result != ACCEPT] == []
+    assert [l for l in lines(rejected) if vyos_tree.check(l).result != REJECT] == []
+
+
+# --------------------------------------------------------------------------- WireGuard keys and secrets
+
+
+def _keys_in(run) -> list[str]:
+    found = []
+    for path, text in texts(run):
+        text = filled(text)
+        found += re.findall(r"(?:public-key|private-key) '([^']*)'", text)
+        found += re.findall(r"^(?:PublicKey|PrivateKey) = (\S+)$", text, re.M)
+        if path.endswith("peer.json"):
+            found.append(json.loads(text)["publicKey"])
+    return found
+
+
+def test_every_wireguard_key_is_base64_of_32_bytes(stack_runs, frr_runs):
+    keys = [k for runs in (stack_runs, frr_runs) for s in STACKS for k in _keys_in(runs[s])]
+    keys += [stack_runs[s].outputs["wireguard"]["publicKey"] for s in STACKS]
+    assert len(keys) >= 4 * len(STACKS)
+    assert [k for k in keys if not tools.is_wireguard_key(k)] == []
+    for broken in ("notakey", FAKE_SECRETS["wireguard-private-key"][:-2] + "==", base64.b64encode(bytes(31)).decode(), "A" * 44):
+        assert not tools.is_wireguard_key(broken), broken
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_public_key_is_x25519_of_the_secret_private_key(stack_runs, stack):
+    run = stack_runs[stack]
+    private = base64.b64encode(fake_random_bytes(stack, "wireguard-key", 32)).decode()
+    assert run.outputs["wireguard"]["publicKey"] == public_key(private)
+    assert "wireguard" not in run.secret_outputs
+    everything = json.dumps(run.outputs) + "".join(text for _, text in run.artifacts)
+    assert private not in everything
+    config = run.named("router-config", "remote:Command")
+    assert "stdin" in config.secret_inputs and private in config.inputs["stdin"]
+    assert run.named("wireguard-key", "RandomBytes").parent.endswith("EdgeRouter::edge")
+
+
+def test_venue_config_from_renders_has_every_cluster(tmp_path, stack_runs):
+    peers = [ClusterPeer.from_output(stack_runs[s].outputs["wireguard"]) for s in STACKS]
+    text = venue_conf(peers)
+    assert text.count("[Peer]") == 3 and "PrivateKey = <secret:venue-private-key>" in text and "Address = 10.255.0.1/24" in text
+    for s in STACKS:
+        assert stack_runs[s].outputs["wireguard"]["peerBlock"] in text
+    with pytest.raises(ValueError, match="different venue tunnel addresses"):
+        venue_conf([peers[0], ClusterPeer(**{**peers[1].__dict__, "venue_address": "10.255.0.2"})])
+
+
+# --------------------------------------------------------------------------- MetalLB side of BGP
+
+
+def metallb_objects(run) -> dict[str, dict]:
+    docs = yaml.safe_load_all(dict(texts(run))["kubernetes/metallb-bgp.yaml"])
+    return {f"{d['kind']}/{d['metadata']['name']}": d for d in docs}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_metallb_objects_validate_against_the_crds(stack_runs, stack):
+    crds = require_shared() / "metallb" / "crds"
+    objects = list(metallb_objects(stack_runs[stack]).values())
+    assert crd_errors(objects, crds) == []
+    peer = next(o for o in objects if o["kind"] == "BGPPeer")
+    typo = {**peer, "spec": {**{k: v for k, v in peer["spec"].items() if k != "peerASN"}, "peerAsn": 65020}}
+    assert any("peerAsn" in e for e in crd_errors([typo], crds))
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_both_sides_of_every_bgp_session_agree(stack_runs, frr_runs, stack):
+    objects = metallb_objects(stack_runs[stack])
+    peer = objects["BGPPeer/edge-router"]["spec"]
+    pools = [objects[f"IPAddressPool/{n}"]["spec"]["addresses"] for n in ("global", "private")]
+    nodes = stack_runs[stack].outputs["nodes"]
+    workers = sorted(a for n, a in nodes.items() if n.startswith("worker-"))
+
+    vyos = "\n".join(vyos_lines(stack_runs[stack]))
+    assert re.search(rf"system-as '{peer['peerASN']}'", vyos)
+    assert sorted(re.findall(rf"neighbor (\S+) remote-as '{peer['myASN']}'", vyos)) == workers
+    assert re.search(rf"ethernet eth1 address '{re.escape(peer['peerAddress'])}/", vyos)
+    assert set(re.findall(r"holdtime '(\d+)'", vyos)) == {peer["holdTime"].rstrip("s")}
+    assert set(re.findall(r"keepalive '(\d+)'", vyos)) == {peer["keepaliveTime"].rstrip("s")}
+    vyos_prefixes = re.findall(r"prefix-list METALLB-POOLS rule \d+ prefix '(\S+)'", vyos)
+
+    frr = dict(texts(frr_runs[stack]))["router/router/frr.conf"]
+    assert f"router bgp {peer['peerASN']}" in frr and f"remote-as {peer['myASN']}" in frr
+    assert sorted(re.findall(r"neighbor (\d\S+) peer-group", frr)) == workers
+    assert f"timers {peer['keepaliveTime'].rstrip('s')} {peer['holdTime'].rstrip('s')}" in frr
+    frr_prefixes = re.findall(r"ip prefix-list METALLB-POOLS seq \d+ permit (\S+) le 32", frr)
+    assert frr_prefixes == vyos_prefixes
+
+    import ipaddress
+    covered = [ipaddress.ip_network(p) for p in frr_prefixes]
+    for addresses in pools:
+        for entry in addresses:
+            first, _, last = entry.partition("-")
+            edge = [ipaddress.ip_address(first), ipaddress.ip_address(last)] if last else list(ipaddress.ip_network(first))[::255]
+            assert all(any(a in n for n in covered) for a in edge), entry
