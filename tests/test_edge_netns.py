@@ -156,7 +156,6 @@ def test_keepalived_moves_the_vip_within_4s(dev_run, tls_cert, workdir, capsys):
         # lb-1's keepalived crashes: both processes are killed, no goodbye advertisement is sent
         vrrp_child = int(pids["lb-1"]["r"].read_text())
         parent = int(pids["lb-1"]["p"].read_text())
-        crashed_at = time.time()
         subprocess.run(["kill", "-STOP", str(parent)], check=True)
         subprocess.run(["kill", "-KILL", str(vrrp_child), str(parent)], check=True)
         moved = wait_for(lambda: holds_vip("lb-2"), 10)

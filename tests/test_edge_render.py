@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import re
-import shlex
-from pathlib import Path
 
 import pytest
 import yaml
@@ -288,7 +287,6 @@ def test_both_sides_of_every_bgp_session_agree(stack_runs, frr_runs, stack):
     frr_prefixes = re.findall(r"ip prefix-list METALLB-POOLS seq \d+ permit (\S+) le 32", frr)
     assert frr_prefixes == vyos_prefixes
 
-    import ipaddress
     covered = [ipaddress.ip_network(p) for p in frr_prefixes]
     for addresses in pools:
         for entry in addresses:

@@ -7,7 +7,6 @@ import datetime
 import ipaddress
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from cryptography import x509
