@@ -27,7 +27,6 @@ class ClusterMachinesArgs:
 
 class ClusterMachines(pulumi.ComponentResource):
     plan: pulumi.Output[Plan]
-    servers: dict[str, Server]
 
     def __init__(self, name: str, args: ClusterMachinesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("contest-k8s:index:ClusterMachines", name, None, opts)
@@ -53,7 +52,11 @@ class ClusterMachines(pulumi.ComponentResource):
             router_switch.networkAddress, router_switch.gateway, router_switch.firstUsable, router_switch.lastUsable
         ).apply(lambda v: build_plan(loaded, GlobalBlock(IPv4Network(f"{v[0]}/{prefix}"), *map(IPv4Address, v[1:]))))
 
-        self.servers = {}
+        self.servers: dict[str, Server] = {}
+        self.boot_disks: dict[str, Disk] = {}
+        # A VM is deleted before its replacement is made, so the node leaves the cluster (drain, etcd
+        # member removal) before anything with its name joins again.
+        server_opts = pulumi.ResourceOptions(parent=self, delete_before_replace=True)
         for shape in machine_shapes(loaded):
             node_tags = (f"node={shape.name}", f"role={shape.role}")
             source = self._source(shape, common, child)
@@ -68,6 +71,7 @@ class ClusterMachines(pulumi.ComponentResource):
             )
             boot = Disk(f"{shape.name}-boot", common(f"{shape.name}-boot", *node_tags), f"{stack}-{shape.name}",
                         shape.disk_gb, source, edit, stateful)
+            self.boot_disks[shape.name] = boot
             disk_ids = [boot.sakuraId]
             if shape.data_disk_gb:
                 data = Disk(f"{shape.name}-data", common(f"{shape.name}-data", *node_tags), f"{stack}-{shape.name}-data",
@@ -75,7 +79,7 @@ class ClusterMachines(pulumi.ComponentResource):
                 disk_ids.append(data.sakuraId)
             spec = ServerSpec(f"{stack}-{shape.name}", shape.name, shape.cpu, shape.memory_gb,
                               tuple(switch_ids[s] for s in shape.segments), tuple(disk_ids))
-            self.servers[shape.name] = Server(shape.name, common(shape.name, *node_tags), spec, child)
+            self.servers[shape.name] = Server(shape.name, common(shape.name, *node_tags), spec, server_opts)
 
         artifacts.publish("sakura/inventory.json", "sakura", self.plan.apply(lambda p: inventory_json(p, tags)))
         self.register_outputs({})

@@ -16,6 +16,7 @@ import ipaddress
 from typing import Any, Callable
 
 import pulumi
+from pulumi.runtime import rpc
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
@@ -71,6 +72,22 @@ def _openssh_private(key: Any) -> str:
     return "\n".join([lines[0], *[body[i:i + 70] for i in range(0, len(body), 70)], lines[-1]]) + "\n"
 
 
+def _unwrap(value: Any) -> Any:
+    """Input values as plain data: the mock sees secrets in their wire wrapper."""
+    value = rpc.unwrap_rpc_secret(value)
+    if isinstance(value, dict):
+        return {k: _unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(v) for v in value]
+    return value
+
+
+def _name(subject: dict, default: str) -> x509.Name:
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, subject.get("commonName", default))]
+    attributes += [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in ([subject["organization"]] if subject.get("organization") else [])]
+    return x509.Name(attributes)
+
+
 def _pem(key: Any) -> tuple[str, str]:
     private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -94,12 +111,14 @@ class FakeCloud(pulumi.runtime.Mocks):
             "random:index/randomPassword:RandomPassword": self._random_string,
             "tls:index/privateKey:PrivateKey": self._private_key,
             "tls:index/selfSignedCert:SelfSignedCert": self._self_signed_cert,
+            "tls:index/certRequest:CertRequest": self._cert_request,
+            "tls:index/locallySignedCert:LocallySignedCert": self._locally_signed_cert,
             "command:remote:Command": self._command,
             "pulumi:pulumi:StackReference": self._stack_reference,
         }
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
-        state = {k: v for k, v in args.inputs.items() if k != "__provider"}
+        state = {k: _unwrap(v) for k, v in args.inputs.items() if k != "__provider"}
         handler = self._handlers.get(args.typ)
         if handler is not None:
             state.update(handler(args, state))
@@ -178,21 +197,35 @@ class FakeCloud(pulumi.runtime.Mocks):
 
     def _self_signed_cert(self, args, state: dict) -> dict:
         key = serialization.load_pem_private_key(state["privateKeyPem"].encode(), password=None)
-        subject = state.get("subject") or {}
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject.get("commonName", args.name))])
+        name = _name(state.get("subject") or {}, args.name)
+        return {"certPem": self._sign(args, state, name, key.public_key(), name, key)}
+
+    def _cert_request(self, args, state: dict) -> dict:
+        key = serialization.load_pem_private_key(state["privateKeyPem"].encode(), password=None)
+        subject = _name(state.get("subject") or {}, args.name)
+        csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256(), ecdsa_deterministic=True)
+        return {"certRequestPem": csr.public_bytes(serialization.Encoding.PEM).decode()}
+
+    def _locally_signed_cert(self, args, state: dict) -> dict:
+        csr = x509.load_pem_x509_csr(state["certRequestPem"].encode())
+        ca_key = serialization.load_pem_private_key(state["caPrivateKeyPem"].encode(), password=None)
+        ca = x509.load_pem_x509_certificate(state["caCertPem"].encode())
+        return {"certPem": self._sign(args, state, csr.subject, csr.public_key(), ca.subject, ca_key)}
+
+    def _sign(self, args, state: dict, subject: x509.Name, public_key: Any, issuer: x509.Name, signer: Any) -> str:
         hours = int(state.get("validityPeriodHours", 24))
-        builder = (
+        cert = (
             x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
+            .subject_name(subject)
+            .issuer_name(issuer)
+            .public_key(public_key)
             .serial_number(int.from_bytes(digest(self.stack, args.name, "serial")[:16], "big") >> 1)
             .not_valid_before(CERT_EPOCH)
             .not_valid_after(CERT_EPOCH + datetime.timedelta(hours=hours))
             .add_extension(x509.BasicConstraints(ca=bool(state.get("isCaCertificate")), path_length=None), critical=True)
+            .sign(signer, hashes.SHA256(), ecdsa_deterministic=True)
         )
-        cert = builder.sign(key, hashes.SHA256(), ecdsa_deterministic=True)
-        return {"certPem": cert.public_bytes(serialization.Encoding.PEM).decode()}
+        return cert.public_bytes(serialization.Encoding.PEM).decode()
 
     # -- other stacks
 

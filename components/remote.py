@@ -52,6 +52,12 @@ class SshAccess:
         )
 
 
+def as_command(text: pulumi.Input[str], interpreter: str = "sudo bash -s") -> pulumi.Output[str]:
+    """A script as one command line (for `delete`, which gets no stdin): the script in a quoted heredoc."""
+    tag = "CONTEST_K8S_SCRIPT"
+    return pulumi.Output.from_input(text).apply(lambda t: f"{interpreter} <<'{tag}'\n{t.rstrip()}\n{tag}\n")
+
+
 def sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -59,8 +65,14 @@ def sha256(text: str) -> str:
 def run_script(resource_name: str, host: Host, access: SshAccess, text: pulumi.Input[str], *,
                secrets: Optional[Mapping[str, pulumi.Input[str]]] = None, interpreter: str = "sudo bash -s",
                delete: Optional[pulumi.Input[str]] = None, parent: pulumi.Resource,
-               depends_on: Sequence[pulumi.Resource] = ()) -> command.remote.Command:
-    """Run `text` (reviewable, with `<secret:NAME>` placeholders) on `host`, filling in `secrets`."""
+               depends_on: Sequence[pulumi.Resource] = (), extra_triggers: Sequence[pulumi.Input] = (),
+               delete_before_replace: bool = False) -> command.remote.Command:
+    """Run `text` (reviewable, with `<secret:NAME>` placeholders) on `host`, filling in `secrets`.
+
+    `extra_triggers` replace the command when they change (a node's VM IDs, the Kubernetes version);
+    `delete` runs when the command is deleted or replaced, before the replacement when
+    `delete_before_replace` is set.
+    """
     secrets = dict(secrets or {})
     names = sorted(secrets)
 
@@ -77,6 +89,6 @@ def run_script(resource_name: str, host: Host, access: SshAccess, text: pulumi.I
         create=interpreter,
         stdin=stdin,
         delete=delete,
-        triggers=[pulumi.Output.from_input(text).apply(sha256)],
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
+        triggers=[pulumi.Output.from_input(text).apply(sha256), *extra_triggers],
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on), delete_before_replace=delete_before_replace),
     )

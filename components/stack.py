@@ -9,6 +9,7 @@ from pulumi.runtime import config as runtime_config
 from .api_endpoint import ApiLoadBalancer, ApiLoadBalancerArgs
 from .config import ROUTER_NAME, ConfigError, LoadedConfig, load_config, natural_key
 from .edge_router import EdgeRouter, EdgeRouterArgs
+from .kubernetes_cluster import KubernetesCluster, KubernetesClusterArgs
 from .machines import ClusterMachines, ClusterMachinesArgs
 from .remote import SshAccess
 
@@ -49,3 +50,22 @@ def deploy() -> None:
         lbs = tuple(sorted(c.api_load_balancer.nodes, key=natural_key))
         api = ApiLoadBalancer("api-endpoint", ApiLoadBalancerArgs(plan, lbs, machines.servers, access, c.ssh.user))
         pulumi.export("apiEndpoint", api.endpoint)
+
+    if c.layers.kubernetes:
+        control_planes = tuple(sorted(c.control_planes.nodes, key=natural_key))
+        bootstrap = c.control_planes.bootstrap_node or control_planes[0]
+        cluster = KubernetesCluster("kubernetes", KubernetesClusterArgs(
+            plan=plan,
+            control_planes=(bootstrap,) + tuple(n for n in control_planes if n != bootstrap),
+            bootstrap_node=bootstrap,
+            workers=tuple(sorted(c.workers.nodes, key=natural_key)),
+            kubernetes_version=c.kubernetes.version,
+            cilium_version=c.kubernetes.cilium_version,
+            servers=machines.servers,
+            boot_disks=machines.boot_disks,
+            access=access,
+            ssh_user=c.ssh.user,
+            router=edge.host,
+            prerequisites=(edge.config, *api.setups.values()),
+        ))
+        pulumi.export("kubeconfig", cluster.kubeconfig)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import os
 import shutil
@@ -12,8 +13,25 @@ import pytest
 import yaml
 
 from components.offline import PROJECT_ROOT, ProgramRun, load_stack, run_program
+from components.render.secrets import fill, placeholders
 
 STACKS = ("prd", "dev", "wsp")
+
+# A value of the right shape for every secret placeholder the renders use (see render.secrets).
+FAKE_SECRETS = {
+    "wireguard-private-key": base64.b64encode(bytes(range(32))).decode(),
+    "vrrp-password": "k8sVIP01",
+    "bootstrap-token": "abcdef.0123456789abcdef",
+    "certificate-key": "0f" * 32,
+    "kubernetes-ca-key": "-----BEGIN PRIVATE KEY-----\nZmFrZQ==\n-----END PRIVATE KEY-----",
+    "admin-kubeconfig": "apiVersion: v1\nkind: Config\nclusters: []\nusers: []\ncontexts: []",
+    "venue-private-key": base64.b64encode(bytes(range(32, 64))).decode(),
+}
+
+
+def filled(text: str) -> str:
+    """A rendered text with its placeholders replaced by fake values of the right shape."""
+    return fill(text, {name: FAKE_SECRETS[name] for name in placeholders(text)})
 SHARED = PROJECT_ROOT.parent / "shared"
 UPSTREAM = SHARED / "upstream"
 

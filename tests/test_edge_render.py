@@ -13,15 +13,13 @@ import yaml
 from components.config import PROJECT
 from components.mocking import fake_random_bytes
 from components.render.keepalived import check_script
-from components.render.secrets import fill, placeholders
 from components.render.wireguard import ClusterPeer, public_key, venue_conf
 
 from .checks import tools
 from .checks.schemas import crd_errors
 from .checks.vyos_tree import ACCEPT, REJECT, CommandTree
-from .conftest import STACKS, require_root, require_shared, require_tools, run_stack, write_stack
+from .conftest import FAKE_SECRETS, STACKS, filled, require_root, require_shared, require_tools, run_stack, write_stack
 
-FAKE_SECRETS = {"wireguard-private-key": base64.b64encode(bytes(range(32))).decode(), "vrrp-password": "k8sVIP01"}
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +41,6 @@ def vyos_tree():
 
 def texts(run, *, kind=None, suffix=""):
     return [(a.path, text) for a, text in run.artifacts if (kind is None or a.kind == kind) and a.path.endswith(suffix)]
-
-
-def filled(text: str) -> str:
-    return fill(text, {name: FAKE_SECRETS[name] for name in placeholders(text)})
 
 
 # --------------------------------------------------------------------------- HAProxy

@@ -1,0 +1,196 @@
+"""kubeadm layer: from booted VMs to an HA cluster with a CNI, and safe changes afterwards.
+
+Order, as dependencies (so `pulumi up` and the tests see the same graph):
+  prepare(every node) -> bootstrap (init on the bootstrap control plane)
+  -> the other control planes join strictly one at a time (etcd member adds must not overlap)
+  -> workers join in parallel, each after its own prepare and the bootstrap
+  -> Cilium (Helm, through a Kubernetes provider built from the admin kubeconfig).
+Every join is preceded by its join ticket on another control plane (token and certificates renewed).
+
+Changes later:
+- A node's commands are triggered by its server's and boot disk's Sakura IDs. A replaced VM
+  (servers are delete-before-replace) therefore replaces its `membership` first, whose delete runs
+  the leave script (drain; etcd member removal for a control plane; Node deletion), then its join.
+- Removing a node deletes its membership (the leave script) before its join, prepare and VM.
+- Raising `kubernetes.version` re-runs the upgrade commands in a chain: the bootstrap control plane
+  (`kubeadm upgrade apply`), then each other control plane, then each worker, drained and uncordoned.
+- The bootstrap node's script joins instead of initializing when the API endpoint already answers,
+  so replacing that node later never starts a second cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+import pulumi_tls as tls
+
+from . import artifacts
+from .plan import Plan
+from .remote import Host, SshAccess, as_command, run_script
+from .render.kubeadm import (
+    BOOTSTRAP_TOKEN,
+    CERTIFICATE_KEY,
+    CLUSTER_ADMINS_GROUP,
+    ca_cert_hash,
+    cilium_values,
+    cilium_values_yaml,
+    init_config,
+    join_config,
+)
+from .render.kubeconfig import admin_kubeconfig
+from .render.node_scripts import (
+    ADMIN_KUBECONFIG,
+    KUBERNETES_CA_KEY,
+    bootstrap_script,
+    join_script,
+    join_ticket_script,
+    leave_script,
+    prepare_script,
+    upgrade_script,
+)
+from .sakura.resources import Disk, Server
+
+CILIUM_REPOSITORY = "https://helm.cilium.io/"
+TEN_YEARS_HOURS = 10 * 365 * 24
+
+
+@dataclass(frozen=True)
+class KubernetesClusterArgs:
+    plan: pulumi.Output[Plan]
+    control_planes: tuple[str, ...]
+    bootstrap_node: str
+    workers: tuple[str, ...]
+    kubernetes_version: str
+    cilium_version: str
+    servers: dict[str, Server]
+    boot_disks: dict[str, Disk]
+    access: SshAccess
+    ssh_user: str
+    router: Host
+    prerequisites: tuple[pulumi.Resource, ...]
+
+
+class KubernetesCluster(pulumi.ComponentResource):
+    kubeconfig: pulumi.Output[str]
+    provider: k8s.Provider
+
+    def __init__(self, name: str, args: KubernetesClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("contest-k8s:index:KubernetesCluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        plan = args.plan
+
+        # PKI and tokens, all before any node boots.
+        ca_key = tls.PrivateKey("kubernetes-ca-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
+        ca = tls.SelfSignedCert("kubernetes-ca", private_key_pem=ca_key.private_key_pem, is_ca_certificate=True,
+                                validity_period_hours=TEN_YEARS_HOURS,
+                                allowed_uses=["cert_signing", "crl_signing", "digital_signature", "key_encipherment"],
+                                subject=tls.SelfSignedCertSubjectArgs(common_name="kubernetes"), opts=child)
+        token_id = random.RandomString("bootstrap-token-id", length=6, upper=False, special=False, opts=child)
+        token_secret = random.RandomString("bootstrap-token-secret", length=16, upper=False, special=False, opts=child)
+        certificate_key = random.RandomBytes("certificate-key", length=32, opts=child)
+        token = pulumi.Output.secret(pulumi.Output.concat(token_id.result, ".", token_secret.result))
+        ca_hash = ca.cert_pem.apply(ca_cert_hash)
+
+        admin_key = tls.PrivateKey("admin-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
+        admin_csr = tls.CertRequest("admin-csr", private_key_pem=admin_key.private_key_pem, opts=child,
+                                    subject=tls.CertRequestSubjectArgs(common_name="kubernetes-admin", organization=CLUSTER_ADMINS_GROUP))
+        admin_cert = tls.LocallySignedCert("admin-cert", cert_request_pem=admin_csr.cert_request_pem,
+                                           ca_private_key_pem=ca_key.private_key_pem, ca_cert_pem=ca.cert_pem,
+                                           validity_period_hours=365 * 24, early_renewal_hours=30 * 24,
+                                           allowed_uses=["digital_signature", "key_encipherment", "client_auth"], opts=child)
+        self.kubeconfig = pulumi.Output.secret(pulumi.Output.all(plan, ca.cert_pem, admin_cert.cert_pem, admin_key.private_key_pem).apply(
+            lambda v: admin_kubeconfig(v[0], v[1], v[2], v[3])))
+
+        secrets = {BOOTSTRAP_TOKEN: token, CERTIFICATE_KEY: certificate_key.hex,
+                   KUBERNETES_CA_KEY: ca_key.private_key_pem, ADMIN_KUBECONFIG: self.kubeconfig}
+
+        def host(node: str) -> Host:
+            address = plan.apply(lambda p: str(p.machine(node).address))
+            role_jump = None if node in args.control_planes else args.router
+            return Host(node, address, args.ssh_user, role_jump)
+
+        def node_triggers(node: str) -> list:
+            """A node's commands are tied to its VM: a replaced server or boot disk replaces them."""
+            return [args.servers[node].sakuraId, args.boot_disks[node].sakuraId]
+
+        def run(resource: str, node: str, on: str, text, *, needs: tuple[str, ...] = (), depends_on=(), delete=None,
+                replace_first: bool = False, extra_triggers: tuple = ()):
+            return run_script(resource, host(on), args.access, text, secrets={n: secrets[n] for n in needs}, parent=self,
+                              depends_on=depends_on, delete=delete, extra_triggers=node_triggers(node) + list(extra_triggers),
+                              delete_before_replace=replace_first)
+
+        other_cp = {node: next(cp for cp in args.control_planes if cp != node) if len(args.control_planes) > 1 else node
+                    for node in args.control_planes + args.workers}
+
+        prepared = {}
+        for node in args.control_planes + args.workers:
+            text = plan.apply(lambda p, n=node: prepare_script(p, n))
+            artifacts.publish(f"scripts/{node}/prepare.sh", "script", text, host=node)
+            needs = [args.servers[node], *args.prerequisites] if node in args.workers else [args.servers[node]]
+            prepared[node] = run(f"{node}-prepare", node, node, text, depends_on=needs)
+
+        artifacts.publish(f"kubeadm/{args.bootstrap_node}/init.yaml", "kubeadm", plan.apply(init_config), host=args.bootstrap_node)
+        joined: dict[str, pulumi.Resource] = {}
+        previous_cp: Optional[pulumi.Resource] = None
+        for node in args.control_planes + args.workers:
+            config = pulumi.Output.all(plan, ca_hash).apply(lambda v, n=node: join_config(v[0], n, v[1]))
+            artifacts.publish(f"kubeadm/{node}/join.yaml", "kubeadm", config, host=node)
+            is_cp = node in args.control_planes
+            join_secrets = (BOOTSTRAP_TOKEN, CERTIFICATE_KEY) if is_cp else (BOOTSTRAP_TOKEN,)
+            ticket_host = other_cp[node] if node == args.bootstrap_node else args.bootstrap_node
+            ticket_text = plan.apply(lambda p, n=node: join_ticket_script(p, n))
+            artifacts.publish(f"scripts/{node}/join-ticket.sh", "script", ticket_text, host=ticket_host)
+            if node == args.bootstrap_node:
+                text = pulumi.Output.all(plan, ca.cert_pem, ca_hash).apply(lambda v: bootstrap_script(v[0], v[1], v[2]))
+                artifacts.publish(f"scripts/{node}/bootstrap.sh", "script", text, host=node)
+                ticket = run(f"{node}-join-ticket", node, ticket_host, ticket_text, needs=join_secrets,
+                             depends_on=[args.servers[ticket_host]])
+                joined[node] = run(f"{node}-join", node, node, text, needs=join_secrets + (KUBERNETES_CA_KEY,),
+                                   depends_on=[prepared[node], ticket, *args.prerequisites], replace_first=True)
+            else:
+                text = pulumi.Output.all(plan, ca_hash).apply(lambda v, n=node: join_script(v[0], n, v[1]))
+                artifacts.publish(f"scripts/{node}/join.sh", "script", text, host=node)
+                ticket = run(f"{node}-join-ticket", node, ticket_host, ticket_text, needs=join_secrets,
+                             depends_on=[joined[args.bootstrap_node]])
+                after = [prepared[node], ticket, joined[args.bootstrap_node]]
+                if is_cp and previous_cp is not None:
+                    after.append(previous_cp)  # control planes join strictly one at a time
+                joined[node] = run(f"{node}-join", node, node, text, needs=join_secrets, depends_on=after, replace_first=True)
+            if node in args.control_planes:
+                previous_cp = joined[node]
+
+        # Leaving: control-plane memberships form a chain, so their deletes (etcd member removals) never overlap.
+        previous_membership: Optional[pulumi.Resource] = None
+        for node in args.control_planes + args.workers:
+            text = plan.apply(lambda p, n=node: leave_script(p, n, other_cp[n]))
+            artifacts.publish(f"scripts/{node}/leave.sh", "script", text, host=other_cp[node])
+            after = [joined[node]] + ([previous_membership] if node in args.control_planes and previous_membership else [])
+            membership = run(f"{node}-membership", node, other_cp[node], "true", depends_on=after, delete=as_command(text),
+                             replace_first=True)
+            if node in args.control_planes:
+                previous_membership = membership
+
+        # Upgrades: one chain over every node, bootstrap first, then control planes, then workers.
+        previous_upgrade: Optional[pulumi.Resource] = None
+        for node in args.control_planes + args.workers:
+            text = plan.apply(lambda p, n=node: upgrade_script(p, n))
+            artifacts.publish(f"scripts/{node}/upgrade.sh", "script", text, host=node)
+            after = [joined[node]] + ([previous_upgrade] if previous_upgrade else [])
+            needs = (ADMIN_KUBECONFIG,) if node in args.workers else ()
+            previous_upgrade = run(f"{node}-upgrade", node, node, text, needs=needs, depends_on=after,
+                                   extra_triggers=(args.kubernetes_version,))
+
+        self.provider = k8s.Provider("kubernetes", kubeconfig=self.kubeconfig, enable_server_side_apply=True,
+                                     opts=pulumi.ResourceOptions(parent=self, depends_on=[joined[args.bootstrap_node]]))
+        values = plan.apply(cilium_values)
+        artifacts.publish("helm/cilium-values.yaml", "helm-values", plan.apply(cilium_values_yaml), chart="cilium", version=args.cilium_version)
+        self.cilium = k8s.helm.v3.Release(
+            "cilium", chart="cilium", version=args.cilium_version, namespace="kube-system",
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CILIUM_REPOSITORY), values=values,
+            opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[joined[args.bootstrap_node]]),
+        )
+        self.register_outputs({"kubeconfig": self.kubeconfig})

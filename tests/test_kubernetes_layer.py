@@ -1,0 +1,273 @@
+"""The kubeadm layer: strict config schemas, the dependency graph, secrets, and changes after day one."""
+
+from __future__ import annotations
+
+import re
+from graphlib import TopologicalSorter
+
+import pytest
+import yaml
+
+from components.config import PROJECT
+from components.mocking import fake_random_bytes
+from components.offline import ProgramRun
+from components.render.kubeadm import ca_cert_hash
+
+from .checks.schemas import kubernetes_config_errors, unknown_helm_keys
+from .conftest import STACKS, filled, require_shared, run_stack, write_stack
+
+K = PROJECT + ":"
+
+
+# --------------------------------------------------------------------------- schemas
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_kubeadm_kubelet_and_kube_proxy_document_is_valid(stack_runs, stack):
+    schemas = require_shared() / "kubernetes"
+    configs = [(a.path, text) for a, text in stack_runs[stack].artifacts if a.kind == "kubeadm"]
+    assert sorted(p for p, _ in configs) == sorted(
+        ["kubeadm/cp-1/init.yaml"] + [f"kubeadm/{n}/join.yaml" for n in ("cp-1", "cp-2", "cp-3", "worker-1", "worker-2", "worker-3")])
+    for path, text in configs:
+        assert kubernetes_config_errors(filled(text), schemas) == [], path
+    kinds = [d["kind"] for d in yaml.safe_load_all(dict(configs)["kubeadm/cp-1/init.yaml"]) if d]
+    assert kinds == ["InitConfiguration", "ClusterConfiguration", "KubeletConfiguration", "KubeProxyConfiguration"]
+
+
+def test_schema_check_rejects_misspelled_keys(stack_runs):
+    schemas = require_shared() / "kubernetes"
+    init = filled(stack_runs["dev"].artifact("kubeadm/cp-1/init.yaml"))
+    assert kubernetes_config_errors(init, schemas) == []
+    for good, typo in (("controlPlaneEndpoint:", "controlPlaneEndPoint:"), ("cgroupDriver:", "cgroupDriverr:"),
+                       ("clusterCIDR:", "clusterCidr:"), ("kubeletExtraArgs:", "kubeletExtraArg:")):
+        errors = kubernetes_config_errors(init.replace(good, typo, 1), schemas)
+        assert any(typo.rstrip(":") in e for e in errors), (typo, errors)
+    join = filled(stack_runs["dev"].artifact("kubeadm/worker-1/join.yaml"))
+    assert kubernetes_config_errors(join.replace("sha256:", "sha1:"), schemas), "a malformed CA pin must fail"
+    assert kubernetes_config_errors(join.replace("abcdef.0123456789abcdef", "abcdef0123456789abcdef"), schemas)
+
+
+def test_apiserver_tolerations_and_sans(stack_runs):
+    docs = list(yaml.safe_load_all(filled(stack_runs["prd"].artifact("kubeadm/cp-1/init.yaml"))))
+    cluster = next(d for d in docs if d and d["kind"] == "ClusterConfiguration")
+    args = {a["name"]: a["value"] for a in cluster["apiServer"]["extraArgs"]}
+    assert args["default-not-ready-toleration-seconds"] == "30" and args["default-unreachable-toleration-seconds"] == "30"
+    vip = stack_runs["prd"].outputs["apiEndpoint"]
+    assert cluster["controlPlaneEndpoint"] == vip and cluster["kubernetesVersion"] == "v1.36.3"
+    nodes = stack_runs["prd"].outputs["nodes"]
+    assert cluster["apiServer"]["certSANs"] == [vip.split(":")[0], nodes["lb-1"], nodes["lb-2"]]
+    assert cluster["networking"] == {"podSubnet": "10.244.0.0/16", "serviceSubnet": "10.96.0.0/12", "dnsDomain": "cluster.local"}
+
+
+def test_tolerations_are_configurable(tmp_path):
+    run = run_stack("dev", write_stack(tmp_path, "dev", lambda c: c[K + "kubernetes"].update(notReadyTolerationSeconds=45)))
+    assert "default-not-ready-toleration-seconds\n    value: '45'" in run.artifact("kubeadm/cp-1/init.yaml")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_cilium_value_exists_in_the_chart_defaults(stack_runs, stack):
+    upstream = require_shared() / "cilium"
+    defaults = yaml.safe_load((upstream / "values.yaml").read_text())
+    chart = yaml.safe_load((upstream / "Chart.yaml").read_text())
+    entry = next(a for a, _ in stack_runs[stack].artifacts if a.kind == "helm-values")
+    assert (entry.chart, entry.version) == (chart["name"], chart["version"]) == ("cilium", "1.20.0")
+    values = yaml.safe_load(stack_runs[stack].artifact(entry.path))
+    assert unknown_helm_keys(values, defaults) == []
+    release = stack_runs[stack].named("cilium", "Release")
+    assert release.inputs["values"] == values and release.inputs["version"] == "1.20.0" and release.inputs["chart"] == "cilium"
+    assert unknown_helm_keys({**values, "kubeProxyReplacment": "false"}, defaults) == ["kubeProxyReplacment"]
+    assert unknown_helm_keys({"ipam": {"mod": "kubernetes"}}, defaults) == ["ipam.mod"]
+
+
+# --------------------------------------------------------------------------- graph
+
+
+class Graph:
+    def __init__(self, run: ProgramRun):
+        self.run = run
+        self.by_name = {}
+        for r in run.resources:
+            self.by_name.setdefault(r.name, r)
+        self.deps = {r.urn: set(r.depends_on) for r in run.resources}
+
+    def urn(self, name: str) -> str:
+        return self.by_name[name].urn
+
+    def reaches(self, source: str, target: str) -> bool:
+        """True if `source` depends, directly or not, on `target`."""
+        seen, stack = set(), [self.urn(source)]
+        goal = self.urn(target)
+        while stack:
+            node = stack.pop()
+            for dep in self.deps.get(node, ()):
+                if dep == goal:
+                    return True
+                if dep not in seen:
+                    seen.add(dep)
+                    stack.append(dep)
+        return False
+
+    def direct(self, source: str, target: str) -> bool:
+        return self.urn(target) in self.deps[self.urn(source)]
+
+
+@pytest.fixture(scope="module")
+def prd_graph(stack_runs):
+    return Graph(stack_runs["prd"])
+
+
+def test_init_before_every_join(prd_graph):
+    for node in ("cp-2", "cp-3", "worker-1", "worker-2", "worker-3"):
+        assert prd_graph.reaches(f"{node}-join", "cp-1-join"), node
+        assert prd_graph.direct(f"{node}-join", f"{node}-prepare") and prd_graph.direct(f"{node}-join", f"{node}-join-ticket")
+    assert prd_graph.direct("cp-1-join", "cp-1-prepare")
+    for prerequisite in ("router-config", "lb-1-api-lb", "lb-2-api-lb"):
+        assert prd_graph.direct("cp-1-join", prerequisite), "init needs the VIP and the router"
+
+
+def test_control_planes_join_strictly_one_at_a_time(prd_graph):
+    assert prd_graph.direct("cp-3-join", "cp-2-join") and prd_graph.direct("cp-2-join", "cp-1-join")
+    assert not prd_graph.reaches("cp-2-join", "cp-3-join")
+
+
+def test_worker_joins_are_independent_of_each_other(prd_graph):
+    workers = ("worker-1", "worker-2", "worker-3")
+    for a in workers:
+        for b in workers:
+            if a != b:
+                assert not prd_graph.reaches(f"{a}-join", f"{b}-join"), (a, b)
+        assert not prd_graph.reaches(f"{a}-join", "cp-2-join"), "workers do not wait for the other control planes"
+        assert prd_graph.direct(f"{a}-prepare", "router-config"), "workers reach the internet and SSH through the router"
+
+
+def test_joins_pin_the_ca_computed_from_the_ca_certificate(stack_runs):
+    run = stack_runs["prd"]
+    ca_pem = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n", run.artifact("scripts/cp-1/bootstrap.sh"), re.S).group(0)
+    expected = ca_cert_hash(ca_pem)
+    for node in ("cp-1", "cp-2", "cp-3", "worker-1", "worker-2", "worker-3"):
+        join = yaml.safe_load(run.artifact(f"kubeadm/{node}/join.yaml"))
+        assert join["discovery"]["bootstrapToken"]["caCertHashes"] == [expected], node
+        assert join["discovery"]["bootstrapToken"]["apiServerEndpoint"] == run.outputs["apiEndpoint"]
+        assert ("controlPlane" in join) == node.startswith("cp-")
+
+
+def test_no_secret_in_a_plain_output_or_a_rendered_file(stack_runs):
+    run = stack_runs["prd"]
+    token = "".join(c for c in _fake_string("prd", "bootstrap-token-id", 6)) + "." + _fake_string("prd", "bootstrap-token-secret", 16)
+    secrets = {
+        "bootstrap token": token,
+        "certificate key": fake_random_bytes("prd", "certificate-key", 32).hex(),
+        "CA key": _stdin(run, "cp-1-join").split("ca.key 0600")[1].split("-----END PRIVATE KEY-----")[0].split("\n", 1)[1],
+        "ssh key": run.outputs["sshPrivateKey"].splitlines()[1],
+    }
+    assert all(len(v) > 10 for v in secrets.values())
+    plain_outputs = repr({k: v for k, v in run.outputs.items() if k not in run.secret_outputs})
+    rendered = "".join(text for _, text in run.artifacts)
+    for what, value in secrets.items():
+        assert value not in plain_outputs, what
+        assert value not in rendered, what
+    assert {"kubeconfig", "sshPrivateKey"} <= run.secret_outputs
+    kubeconfig = yaml.safe_load(run.outputs["kubeconfig"])
+    assert kubeconfig["clusters"][0]["cluster"]["server"] == f"https://{run.outputs['apiEndpoint']}"
+    for name in ("cp-1-join", "cp-2-join", "worker-1-join", "worker-1-join-ticket", "worker-1-upgrade"):
+        assert "stdin" in run.named(name, "Command").secret_inputs, name
+    assert token in _stdin(run, "worker-1-join")
+    assert "stdin" not in run.named("worker-1-prepare", "Command").secret_inputs, "no secret, so the preview shows the script"
+
+
+def _stdin(run: ProgramRun, name: str) -> str:
+    return run.named(name, "Command").inputs["stdin"]
+
+
+def _fake_string(stack: str, name: str, length: int) -> str:
+    from components.mocking import digest
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    return "".join(alphabet[b % len(alphabet)] for b in (digest(stack, name, "string") * 4)[:length])
+
+
+def test_node_commands_follow_their_vm(prd_graph):
+    run = prd_graph.run
+    server, disk = run.named("worker-2", "sakura:Server"), run.named("worker-2-boot", "sakura:Disk")
+    assert server.delete_before_replace, "a replaced VM is deleted first, after its node left the cluster"
+    from components.mocking import fake_sakura_id
+    vm_ids = {fake_sakura_id("prd", server.type, "worker-2"), fake_sakura_id("prd", disk.type, "worker-2-boot")}
+    for suffix in ("prepare", "join", "membership", "upgrade"):
+        command = run.named(f"worker-2-{suffix}", "Command")
+        assert vm_ids <= set(command.inputs["triggers"]), suffix
+    for suffix in ("join", "membership"):
+        assert run.named(f"worker-2-{suffix}", "Command").delete_before_replace, suffix
+
+
+# --------------------------------------------------------------------------- changes after day one
+
+
+def _graph_inputs(run: ProgramRun) -> dict[str, dict]:
+    return {r.urn: {k: v for k, v in r.inputs.items() if k != "__provider"} for r in run.resources}
+
+
+def test_adding_worker_4_changes_no_existing_node_resource(stack_runs, tmp_path):
+    before = stack_runs["prd"]
+    after = run_stack("prd", write_stack(tmp_path, "prd", lambda c: c[K + "workers"]["nodes"].update({"worker-4": 14})))
+    old, new = _graph_inputs(before), _graph_inputs(after)
+    changed = {before.by_urn(u).name for u in old if u in new and old[u] != new[u]}
+    # The router lists every worker as a BGP neighbor, so only its config gains worker-4.
+    assert changed == {"router-config"}
+    assert set(old) <= set(new)
+    added = {after.by_urn(u).name for u in set(new) - set(old)}
+    assert added == {"worker-4", "worker-4-boot", "worker-4-data", "worker-4-prepare", "worker-4-join-ticket", "worker-4-join",
+                     "worker-4-membership", "worker-4-upgrade"}
+    assert "neighbor 10.1.0.14 remote-as '65021'" in after.named("router-config", "Command").inputs["stdin"]
+
+
+def deletion_order(run: ProgramRun, removed: set[str]) -> list[str]:
+    """The order Pulumi deletes resources in: dependents before what they depend on."""
+    deps = {r.urn: [d for d in r.depends_on] for r in run.resources}
+    order = list(TopologicalSorter(deps).static_order())
+    return [run.by_urn(u).name for u in reversed(order) if u in removed]
+
+
+def test_removing_a_worker_drains_and_deletes_the_node_before_the_vm(stack_runs, tmp_path):
+    before = stack_runs["prd"]
+    after = run_stack("prd", write_stack(tmp_path, "prd", lambda c: c[K + "workers"]["nodes"].pop("worker-3")))
+    removed = set(_graph_inputs(before)) - set(_graph_inputs(after))
+    order = deletion_order(before, removed)
+    assert set(order) == {"worker-3", "worker-3-boot", "worker-3-data", "worker-3-prepare", "worker-3-join-ticket",
+                          "worker-3-join", "worker-3-membership", "worker-3-upgrade"}
+    assert order.index("worker-3-membership") < order.index("worker-3-join") < order.index("worker-3-prepare") < order.index("worker-3")
+    assert order.index("worker-3") < order.index("worker-3-boot")
+    membership = before.named("worker-3-membership", "Command")
+    leave = membership.inputs["delete"]
+    assert leave.index("kubectl drain worker-3") < leave.index("kubectl delete node worker-3")
+    assert membership.inputs["connection"]["host"] == before.outputs["nodes"]["cp-1"], "it runs on a control plane"
+
+
+def test_replacing_a_control_plane_removes_its_etcd_member_first(stack_runs):
+    run = stack_runs["prd"]
+    leave = run.named("cp-2-membership", "Command").inputs["delete"]
+    assert leave.index("kubectl drain cp-2") < leave.index("etcdctl member remove") < leave.index("kubectl delete node cp-2")
+    assert run.named("cp-2-membership", "Command").inputs["connection"]["host"] == run.outputs["nodes"]["cp-1"]
+    assert run.named("cp-1-membership", "Command").inputs["connection"]["host"] == run.outputs["nodes"]["cp-2"]
+    graph = Graph(run)
+    assert graph.direct("cp-3-membership", "cp-2-membership") and graph.direct("cp-2-membership", "cp-1-membership"), \
+        "control-plane leaves are chained so etcd member removals never overlap"
+    assert "etcdctl" not in run.named("worker-1-membership", "Command").inputs["delete"]
+
+
+def test_raising_the_kubernetes_version_upgrades_in_order(stack_runs, tmp_path):
+    before = stack_runs["prd"]
+    after = run_stack("prd", write_stack(tmp_path, "prd", lambda c: c[K + "kubernetes"].update(version="1.37.0")))
+    graph = Graph(after)
+    chain = ["cp-1", "cp-2", "cp-3", "worker-1", "worker-2", "worker-3"]
+    for earlier, later in zip(chain, chain[1:]):
+        assert graph.direct(f"{later}-upgrade", f"{earlier}-upgrade"), (earlier, later)
+    scripts = {n: after.named(f"{n}-upgrade", "Command").inputs["stdin"] for n in chain}
+    assert "kubeadm upgrade apply -y v1.37.0" in scripts["cp-1"]
+    assert all("kubeadm upgrade node" in scripts[n] and "upgrade apply" not in scripts[n] for n in chain[1:])
+    assert all(f"kubectl drain {n}" in scripts[n] and f"kubectl uncordon {n}" in scripts[n] for n in chain)
+    assert all("target=1.37.0" in scripts[n] and "stable:/v1.37/deb" in scripts[n] for n in chain)
+    old, new = _graph_inputs(before), _graph_inputs(after)
+    changed = {before.by_urn(u).name for u in old if old[u] != new.get(u)}
+    assert {f"{n}-upgrade" for n in chain} <= changed
+    assert not {f"{n}-prepare" for n in chain} & changed, "node preparation does not depend on the version"
+    assert not {n for n in changed if n.endswith(("-membership", "-join-ticket"))}
+    assert not {"worker-1", "cp-1", "router-config", "lb-1-api-lb"} & changed
