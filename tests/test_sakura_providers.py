@@ -37,7 +37,6 @@ FAST = ClientSettings(requests_per_second=2000, max_retries=6, backoff_initial=0
 @pytest.fixture
 def fake(monkeypatch):
     monkeypatch.setattr(SakuraProvider, "settings", FAST)
-    monkeypatch.setattr(ServerProvider, "POWER_RETRY_SECONDS", 0.01)
     monkeypatch.setenv("SAKURACLOUD_ACCESS_TOKEN", "fake-token")
     monkeypatch.setenv("SAKURACLOUD_ACCESS_TOKEN_SECRET", "fake-secret")
     with FakeSakura() as api:

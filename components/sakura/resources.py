@@ -59,6 +59,8 @@ class SakuraProvider(ResourceProvider):
     envelope: str = ""
     list_key: str = ""
     replace_keys: tuple[str, ...] = ("zone",)
+    update_keys: tuple[str, ...] = ("name", "description", "tags")
+    computed_keys: tuple[str, ...] = ("sakuraId",)
 
     def __init__(self) -> None:
         super().__init__()
@@ -121,10 +123,16 @@ class SakuraProvider(ResourceProvider):
     def diff_keys(self, olds: dict, news: dict, keys: tuple[str, ...]) -> list[str]:
         return [k for k in keys if olds.get(k) != news.get(k)]
 
-    def standard_diff(self, olds: dict, news: dict, update_keys: tuple[str, ...]) -> DiffResult:
+    def diff(self, id_: str, olds: dict, news: dict) -> DiffResult:
+        """Replace only on `replace_keys` (what the API cannot change in place), update on `update_keys`."""
         replaces = self.diff_keys(olds, news, self.replace_keys)
-        changed = replaces + self.diff_keys(olds, news, update_keys)
+        changed = replaces + self.diff_keys(olds, news, self.update_keys)
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
+
+    def update(self, id_: str, olds: dict, news: dict) -> UpdateResult:
+        """Name, description and tags are the only fields most resources can change in place."""
+        self.put_metadata(self.client(news), olds["sakuraId"], news, [])
+        return UpdateResult({**news, **{k: olds.get(k, "") for k in self.computed_keys}})
 
     def put_metadata(self, c: SakuraClient, sakura_id: str, props: dict, keep: list[str]) -> None:
         body = {"Name": props["name"], "Description": props.get("description", ""), "Tags": sorted(set(self.tags_for(props)) | set(keep))}
@@ -153,13 +161,6 @@ class SwitchProvider(SakuraProvider):
         switch = self.live(self.client(props), props.get("sakuraId", id_))
         return ReadResult(id_, {**props, "name": switch["Name"]}) if switch else ReadResult("", {})
 
-    def diff(self, id_: str, olds: dict, news: dict) -> DiffResult:
-        return self.standard_diff(olds, news, ("name", "description", "tags"))
-
-    def update(self, id_: str, olds: dict, news: dict) -> UpdateResult:
-        self.put_metadata(self.client(news), olds["sakuraId"], news, [])
-        return UpdateResult({**news, "sakuraId": olds["sakuraId"]})
-
     def delete(self, id_: str, props: dict) -> None:
         c = self.client(props)
         sakura_id = props.get("sakuraId", id_)
@@ -178,6 +179,7 @@ class RouterSwitchProvider(SakuraProvider):
 
     resource, envelope, list_key = "internet", "Internet", "Internet"
     replace_keys = ("zone", "prefixLength")
+    update_keys = ("name", "description", "tags", "bandwidthMbps")
 
     def _network(self, c: SakuraClient, router: dict) -> dict:
         switch_id = str(router["Switch"]["ID"])
@@ -214,8 +216,6 @@ class RouterSwitchProvider(SakuraProvider):
             return ReadResult("", {})
         return ReadResult(id_, {**props, "bandwidthMbps": router["BandWidthMbps"], **self._network(c, router)})
 
-    def diff(self, id_: str, olds: dict, news: dict) -> DiffResult:
-        return self.standard_diff(olds, news, ("name", "description", "tags", "bandwidthMbps"))
 
     def update(self, id_: str, olds: dict, news: dict) -> UpdateResult:
         c = self.client(news)
@@ -248,6 +248,7 @@ class RouterSwitchProvider(SakuraProvider):
 class SshKeyProvider(SakuraProvider):
     resource, envelope, list_key = "sshkey", "SSHKey", "SSHKeys"
     replace_keys = ("publicKey",)
+    update_keys = ("name", "description")
 
     def create(self, props: dict) -> CreateResult:
         c = self.client({**props, "zone": GLOBAL_ZONE})
@@ -270,8 +271,6 @@ class SshKeyProvider(SakuraProvider):
         found = self.client({**props, "zone": GLOBAL_ZONE}).get_or_none(f"sshkey/{id_}")
         return ReadResult(id_, {**props, "name": found["SSHKey"]["Name"]}) if found else ReadResult("", {})
 
-    def diff(self, id_: str, olds: dict, news: dict) -> DiffResult:
-        return self.standard_diff(olds, news, ("name", "description"))
 
     def update(self, id_: str, olds: dict, news: dict) -> UpdateResult:
         c = self.client({**news, "zone": GLOBAL_ZONE})
@@ -341,13 +340,6 @@ class ArchiveProvider(SakuraProvider):
         found = self.client(props).get_or_none(f"archive/{props.get('sakuraId', id_)}")
         return ReadResult(id_, props) if found else ReadResult("", {})
 
-    def diff(self, id_: str, olds: dict, news: dict) -> DiffResult:
-        return self.standard_diff(olds, news, ("name", "description", "tags"))
-
-    def update(self, id_: str, olds: dict, news: dict) -> UpdateResult:
-        self.put_metadata(self.client(news), olds["sakuraId"], news, [])
-        return UpdateResult({**news, "sakuraId": olds["sakuraId"]})
-
     def delete(self, id_: str, props: dict) -> None:
         self.client(props).delete_if_exists(f"archive/{props.get('sakuraId', id_)}")
 
@@ -368,6 +360,7 @@ class DiskProvider(SakuraProvider):
 
     resource, envelope, list_key = "disk", "Disk", "Disks"
     replace_keys = ("zone", "sizeGb", "planId", "connection", "source", "edit")
+    computed_keys = ("sakuraId", "sourceArchiveId")
 
     def _archive_id(self, c: SakuraClient, source: dict) -> Optional[str]:
         if source.get("archiveId"):
@@ -425,13 +418,6 @@ class DiskProvider(SakuraProvider):
         found = self.client(props).get_or_none(f"disk/{props.get('sakuraId', id_)}")
         return ReadResult(id_, {**props, "name": found["Disk"]["Name"]}) if found else ReadResult("", {})
 
-    def diff(self, id_: str, olds: dict, news: dict) -> DiffResult:
-        return self.standard_diff(olds, news, ("name", "description", "tags"))
-
-    def update(self, id_: str, olds: dict, news: dict) -> UpdateResult:
-        self.put_metadata(self.client(news), olds["sakuraId"], news, [])
-        return UpdateResult({**news, "sakuraId": olds["sakuraId"], "sourceArchiveId": olds.get("sourceArchiveId", "")})
-
     def delete(self, id_: str, props: dict) -> None:
         c = self.client(props)
         disk_id = props.get("sakuraId", id_)
@@ -452,7 +438,7 @@ class ServerProvider(SakuraProvider):
 
     resource, envelope, list_key = "server", "Server", "Servers"
     replace_keys = ("zone", "nics", "interfaceDriver")
-    POWER_RETRY_SECONDS = 20.0
+    update_keys = ("name", "description", "tags", "hostName", "cpu", "memoryGb", "diskIds")
 
     def create(self, props: dict) -> CreateResult:
         c = self.client(props)
@@ -526,8 +512,6 @@ class ServerProvider(SakuraProvider):
                                 "memoryGb": (plan.get("MemoryMB") or int(props.get("memoryGb", 0)) * 1024) // 1024,
                                 **self._outputs(server)})
 
-    def diff(self, id_: str, olds: dict, news: dict) -> DiffResult:
-        return self.standard_diff(olds, news, ("name", "description", "tags", "hostName", "cpu", "memoryGb", "diskIds"))
 
     def update(self, id_: str, olds: dict, news: dict) -> UpdateResult:
         c = self.client(news)
