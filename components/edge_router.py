@@ -1,4 +1,8 @@
-"""Edge router layer: one config applied over SSH, in the VyOS or the FRR flavor, from the same plan.
+"""Edge router layer: the config applied over SSH, in the VyOS or the FRR flavor, from the same plan.
+
+Two commands on the router: `router-config` (interfaces, NAT, WireGuard; its stdin is secret because
+it carries the WireGuard key) and `router-bgp` (the BGP neighbors and filters; no secret, so a preview
+shows its diff, e.g. the one neighbor a new worker adds).
 
 The router's WireGuard private key is 32 random bytes from pulumi-random (secret everywhere); its
 public key is derived with X25519 and exported, with the endpoint, tunnel address, routed prefixes
@@ -18,9 +22,9 @@ import pulumi_random as random
 from . import artifacts
 from .plan import Plan, WireGuardPeer
 from .remote import Host, SshAccess, run_script
-from .render.frr import frr_conf, frr_setup_script, nftables_conf
+from .render.frr import frr_bgp_script, frr_conf, frr_setup_script, nftables_conf
 from .render.metallb import metallb_yaml
-from .render.vyos import WIREGUARD_PRIVATE_KEY, vyos_apply_script, vyos_commands
+from .render.vyos import BGP_SUBTREES, WIREGUARD_PRIVATE_KEY, base_subtrees, vyos_apply_script, vyos_base_commands, vyos_bgp_commands
 from .render.wireguard import ClusterPeer, cluster_peer, public_key, router_wg_conf
 from .sakura.resources import Server
 
@@ -51,22 +55,28 @@ class EdgeRouter(pulumi.ComponentResource):
         both = pulumi.Output.all(plan, peers)
 
         if args.flavor == "vyos":
-            commands = both.apply(lambda v: vyos_commands(v[0], v[1]))
-            artifacts.publish("router/router/commands.vyos", "router", commands.apply(lambda c: "\n".join(c) + "\n"), host="router")
-            text = pulumi.Output.all(plan, commands).apply(lambda v: vyos_apply_script(v[0], v[1]))
-            artifacts.publish("router/router/apply.sh", "script", text, host="router")
+            base_cmds = both.apply(lambda v: vyos_base_commands(v[0], v[1]))
+            bgp_cmds = plan.apply(vyos_bgp_commands)
+            artifacts.publish("router/router/base.vyos", "router", base_cmds.apply(_lines), host="router")
+            artifacts.publish("router/router/bgp.vyos", "router", bgp_cmds.apply(_lines), host="router")
+            base = pulumi.Output.all(plan, base_cmds).apply(lambda v: vyos_apply_script("base", base_subtrees(v[0]), v[1]))
+            bgp = bgp_cmds.apply(lambda c: vyos_apply_script("BGP", BGP_SUBTREES, c))
             interpreter = "vbash -s"
         else:
             artifacts.publish("router/router/frr.conf", "router", plan.apply(frr_conf), host="router")
             artifacts.publish("router/router/nftables.conf", "router", plan.apply(nftables_conf), host="router")
             artifacts.publish("router/router/wg0.conf", "wireguard", both.apply(lambda v: router_wg_conf(v[0], v[1])), host="router")
-            text = both.apply(lambda v: frr_setup_script(v[0], v[1]))
-            artifacts.publish("router/router/setup.sh", "script", text, host="router")
+            base = both.apply(lambda v: frr_setup_script(v[0], v[1]))
+            bgp = plan.apply(frr_bgp_script)
             interpreter = "sudo bash -s"
+        artifacts.publish("router/router/apply-base.sh", "script", base, host="router")
+        artifacts.publish("router/router/apply-bgp.sh", "script", bgp, host="router")
 
         self.host = Host("router", plan.apply(lambda p: str(p.router.global_address.ip)), args.ssh_user)
-        self.config = run_script("router-config", self.host, args.access, text, secrets={WIREGUARD_PRIVATE_KEY: key.base64},
+        self.config = run_script("router-config", self.host, args.access, base, secrets={WIREGUARD_PRIVATE_KEY: key.base64},
                                  interpreter=interpreter, parent=self, depends_on=[args.server])
+        self.bgp = run_script("router-bgp", self.host, args.access, bgp, interpreter=interpreter, parent=self,
+                              depends_on=[self.config])
 
         peer = pulumi.Output.all(plan, router_public_key).apply(lambda v: cluster_peer(v[0], v[1]).as_output())
         artifacts.publish("wireguard/peer.json", "wireguard", peer.apply(lambda o: json.dumps(o, indent=2, sort_keys=True) + "\n"))
@@ -85,3 +95,7 @@ class EdgeRouter(pulumi.ComponentResource):
             return ClusterPeer.from_output(output).as_router_peer()
 
         return ref.get_output("wireguard").apply(to_peer)
+
+
+def _lines(commands: list[str]) -> str:
+    return "\n".join(commands) + "\n"

@@ -142,11 +142,14 @@ def test_shellcheck_rejects_a_broken_script(stack_runs):
 
 
 def vyos_lines(run) -> list[str]:
-    commands = dict(texts(run))["router/router/commands.vyos"].splitlines()
-    script = dict(texts(run))["router/router/apply.sh"]
-    script_sets = [line for line in script.splitlines() if line.startswith("set ")]
-    assert script_sets == commands, "apply.sh must apply exactly the rendered commands"
-    return [filled(line) for line in commands]
+    lines = []
+    for part in ("base", "bgp"):
+        commands = dict(texts(run))[f"router/router/{part}.vyos"].splitlines()
+        script = dict(texts(run))[f"router/router/apply-{part}.sh"]
+        assert [line for line in script.splitlines() if line.startswith("set ")] == commands, \
+            f"apply-{part}.sh must apply exactly the rendered commands"
+        lines += commands
+    return [filled(line) for line in lines]
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -227,6 +230,8 @@ def test_public_key_is_x25519_of_the_secret_private_key(stack_runs, stack):
     assert private not in everything
     config = run.named("router-config", "remote:Command")
     assert "stdin" in config.secret_inputs and private in config.inputs["stdin"]
+    bgp = run.named("router-bgp", "remote:Command")
+    assert "stdin" not in bgp.secret_inputs and "remote-as" in bgp.inputs["stdin"], "the BGP part is reviewable in a preview"
     assert run.named("wireguard-key", "RandomBytes").parent.endswith("EdgeRouter::edge")
 
 

@@ -200,8 +200,8 @@ def test_frr_router_setup_twice(frr_prd, tmp_path):
     require_tools("vtysh")
     nodes = frr_prd.outputs["nodes"]
     prefix = frr_prd.outputs["routerBlock"].split("/")[1]
-    result = run_twice(tmp_path, filled(frr_prd.artifact("router/router/setup.sh")),
-                       {"ens3": f"{nodes['router']}/{prefix}", "ens4": None})
+    script = filled(frr_prd.artifact("router/router/apply-base.sh")) + frr_prd.artifact("router/router/apply-bgp.sh")
+    result = run_twice(tmp_path, script, {"ens3": f"{nodes['router']}/{prefix}", "ens4": None})
     assert_second_run_is_a_no_op(*result, expect_first=("netplan apply", "sysctl --system", "nft -f", "systemctl reload frr",
                                                         "systemctl restart wg-quick@wg0"))
     assert {"frr/frr.conf", "nftables.conf", "wireguard/wg0.conf", "sysctl.d/60-contest-k8s-router.conf"} <= set(result[2])

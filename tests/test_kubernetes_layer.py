@@ -210,13 +210,13 @@ def test_adding_worker_4_changes_no_existing_node_resource(stack_runs, tmp_path)
     after = run_stack("prd", write_stack(tmp_path, "prd", lambda c: c[K + "workers"]["nodes"].update({"worker-4": 14})))
     old, new = _graph_inputs(before), _graph_inputs(after)
     changed = {before.by_urn(u).name for u in old if u in new and old[u] != new[u]}
-    # The router lists every worker as a BGP neighbor, so only its config gains worker-4.
-    assert changed == {"router-config"}
+    # The router lists every worker as a BGP neighbor: only its BGP part (no secret, shown in a preview) gains worker-4.
+    assert changed == {"router-bgp"}
     assert set(old) <= set(new)
     added = {after.by_urn(u).name for u in set(new) - set(old)}
     assert added == {"worker-4", "worker-4-boot", "worker-4-data", "worker-4-prepare", "worker-4-join-ticket", "worker-4-join",
                      "worker-4-membership", "worker-4-upgrade"}
-    assert "neighbor 10.1.0.14 remote-as '65021'" in after.named("router-config", "Command").inputs["stdin"]
+    assert "neighbor 10.1.0.14 remote-as '65021'" in after.named("router-bgp", "Command").inputs["stdin"]
 
 
 def deletion_order(run: ProgramRun, removed: set[str]) -> list[str]:
@@ -270,4 +270,4 @@ def test_raising_the_kubernetes_version_upgrades_in_order(stack_runs, tmp_path):
     assert {f"{n}-upgrade" for n in chain} <= changed
     assert not {f"{n}-prepare" for n in chain} & changed, "node preparation does not depend on the version"
     assert not {n for n in changed if n.endswith(("-membership", "-join-ticket"))}
-    assert not {"worker-1", "cp-1", "router-config", "lb-1-api-lb"} & changed
+    assert not {"worker-1", "cp-1", "router-config", "router-bgp", "lb-1-api-lb"} & changed

@@ -1,10 +1,10 @@
 """The `frr` flavor of the edge router: Ubuntu from the public archive with FRR, nftables and WireGuard.
 
-Same plan, same behaviour as the VyOS flavor (see `render.vyos`): proxy-ARP on the outside,
-SNAT of the workers except toward the global block, eBGP with every worker (peer group, import
-filter to the MetalLB pools, multipath), WireGuard. No custom image and no manual step: the setup
-script installs what is missing, validates each file before it replaces the old one, and reloads a
-service only when its file changed.
+Same plan, same behaviour and the same two parts as the VyOS flavor (see `render.vyos`): the base
+(proxy-ARP on the outside, SNAT of the workers except toward the global block, WireGuard) and BGP
+(eBGP with every worker through a peer group, import filter to the MetalLB pools, multipath). No
+custom image and no manual step: the scripts install what is missing, validate each file before it
+replaces the old one, and reload a service only when its file changed.
 """
 
 from __future__ import annotations
@@ -111,9 +111,9 @@ network:
 
 
 def frr_setup_script(plan: Plan, peers: tuple[WireGuardPeer, ...]) -> str:
+    """Base part: packages, the private NIC, forwarding, NAT, WireGuard (holds the private key)."""
     router = plan.machine(plan.router.name)
     outside, inside = router.nics
-    frr_daemons = "sed -i 's/^bgpd=no$/bgpd=yes/' /etc/frr/daemons"
     body = f"""\
 expect_nic {outside.interface} {outside.address.ip}
 ip link show {inside.interface} >/dev/null || {{ echo "contest-k8s: no NIC {inside.interface} on $(hostname); set contest-k8s:nodeNicNames" >&2; exit 3; }}
@@ -125,13 +125,19 @@ need frr frr-pythontools nftables wireguard-tools
 systemctl enable --quiet nftables
 
 if grep -q '^bgpd=no$' /etc/frr/daemons; then
-  {frr_daemons}
+  sed -i 's/^bgpd=no$/bgpd=yes/' /etc/frr/daemons
   systemctl restart frr
 fi
-{put("/etc/frr/frr.conf", "0640", frr_conf(plan), "chown frr:frr /etc/frr/frr.conf && systemctl reload frr", check="vtysh -C -f")}
-systemctl enable --quiet frr
+systemctl enable --quiet --now frr
 
 {put("/etc/wireguard/wg0.conf", "0600", router_wg_conf(plan, peers), "systemctl restart wg-quick@wg0")}
 systemctl enable --quiet --now wg-quick@wg0
 """
-    return script(f"Edge router ({plan.stack}, frr flavor): NICs, forwarding, NAT, BGP, WireGuard.", body)
+    return script(f"Edge router base ({plan.stack}, frr flavor): NICs, forwarding, NAT, WireGuard.", body)
+
+
+def frr_bgp_script(plan: Plan) -> str:
+    """BGP part: frr.conf, validated by vtysh first, applied by an frr reload (which applies only the difference)."""
+    body = put("/etc/frr/frr.conf", "0640", frr_conf(plan), "chown frr:frr /etc/frr/frr.conf && systemctl reload frr",
+               check="vtysh -C -f")
+    return script(f"Edge router BGP ({plan.stack}, frr flavor): one neighbor per worker, ECMP, MetalLB pools only.", body)

@@ -1,12 +1,14 @@
-"""The edge router as VyOS 1.4 `set` commands, and the vbash script that applies them.
+"""The edge router as VyOS 1.4 `set` commands, and the vbash scripts that apply them.
 
-One list of commands from the plan: interfaces on the router's switch (proxy-ARP on, so the
-upstream router reaches MetalLB's global pool through us) and on the private switch; a default
-route upstream; SNAT of the workers except toward the global block, the tunnel and the venue;
-eBGP with one neighbor per worker, multipath so ECMP spreads traffic over every worker, and an
-import filter that only takes MetalLB pool addresses; WireGuard to the venue and other clusters.
+Two parts from the plan, each applied by its own script that owns its own subtrees:
+- base: interfaces on the router's switch (proxy-ARP on, so the upstream router reaches MetalLB's
+  global pool through us) and on the private switch, a default route upstream, SNAT of the workers
+  except toward the global block, WireGuard to the venue and other clusters (holds the private key);
+- bgp: eBGP with one neighbor per worker, multipath so ECMP spreads traffic over every worker, and
+  an import filter that only takes MetalLB pool addresses. It holds no secret, so a preview shows
+  its changes (a new worker is one more neighbor here and nothing else).
 
-The apply script deletes the subtrees it owns, sets them again and commits: VyOS commits only a
+Each script deletes the subtrees it owns, sets them again and commits: VyOS commits only a
 difference, so re-applying the same commands changes nothing on the router.
 """
 
@@ -18,14 +20,11 @@ from .secrets import secret
 WIREGUARD_PRIVATE_KEY = "wireguard-private-key"
 POOLS_PREFIX_LIST = "METALLB-POOLS"
 IMPORT_MAP, EXPORT_MAP = "METALLB-IN", "DENY-ALL"
-OWNED_SUBTREES = (
-    "interfaces wireguard",
-    "nat source",
+BGP_SUBTREES = (
     "policy prefix-list " + POOLS_PREFIX_LIST,
     "policy route-map " + IMPORT_MAP,
     "policy route-map " + EXPORT_MAP,
     "protocols bgp",
-    "protocols static",
 )
 
 
@@ -33,11 +32,15 @@ def _q(value: object) -> str:
     return f"'{value}'"
 
 
-def vyos_commands(plan: Plan, peers: tuple[WireGuardPeer, ...]) -> list[str]:
+def base_subtrees(plan: Plan) -> tuple[str, ...]:
+    nics = tuple(f"interfaces ethernet {nic.interface} address" for nic in plan.machine(plan.router.name).nics)
+    return nics + ("interfaces wireguard", "nat source", "protocols static")
+
+
+def vyos_base_commands(plan: Plan, peers: tuple[WireGuardPeer, ...]) -> list[str]:
     """`peers` are every WireGuard peer: the plan's venue plus other clusters from their stacks."""
-    r, bgp, wg = plan.router, plan.bgp, plan.wireguard
-    router = plan.machine(r.name)
-    outside, inside = (nic.interface for nic in router.nics)
+    r, wg = plan.router, plan.wireguard
+    outside, inside = (nic.interface for nic in plan.machine(r.name).nics)
     cmds = [
         f"set system host-name {_q(f'{plan.stack}-router')}",
         f"set interfaces ethernet {outside} address {_q(r.global_address)}",
@@ -49,49 +52,22 @@ def vyos_commands(plan: Plan, peers: tuple[WireGuardPeer, ...]) -> list[str]:
         "set service ssh port '22'",
     ]
     for i, destination in enumerate(r.snat_exempt_destinations):
-        rule = 10 + i
         for source in r.snat_sources:
+            rule = f"set nat source rule {10 + i}"
             cmds += [
-                f"set nat source rule {rule} description {_q('keep source toward ' + str(destination))}",
-                f"set nat source rule {rule} outbound-interface name {_q(outside)}",
-                f"set nat source rule {rule} source address {_q(source)}",
-                f"set nat source rule {rule} destination address {_q(destination)}",
-                f"set nat source rule {rule} exclude",
+                f"{rule} description {_q('keep source toward ' + str(destination))}",
+                f"{rule} outbound-interface name {_q(outside)}",
+                f"{rule} source address {_q(source)}",
+                f"{rule} destination address {_q(destination)}",
+                f"{rule} exclude",
             ]
     for i, source in enumerate(r.snat_sources):
-        rule = 100 + i
+        rule = f"set nat source rule {100 + i}"
         cmds += [
-            f"set nat source rule {rule} description {_q('workers to the internet')}",
-            f"set nat source rule {rule} outbound-interface name {_q(outside)}",
-            f"set nat source rule {rule} source address {_q(source)}",
-            f"set nat source rule {rule} translation address 'masquerade'",
-        ]
-    networks = [n for pool in plan.pools for n in pool.networks]
-    for i, network in enumerate(networks):
-        rule = 10 * (i + 1)
-        cmds += [
-            f"set policy prefix-list {POOLS_PREFIX_LIST} rule {rule} action 'permit'",
-            f"set policy prefix-list {POOLS_PREFIX_LIST} rule {rule} prefix {_q(network)}",
-            f"set policy prefix-list {POOLS_PREFIX_LIST} rule {rule} le '32'",
-        ]
-    cmds += [
-        f"set policy route-map {IMPORT_MAP} rule 10 action 'permit'",
-        f"set policy route-map {IMPORT_MAP} rule 10 match ip address prefix-list {_q(POOLS_PREFIX_LIST)}",
-        f"set policy route-map {EXPORT_MAP} rule 10 action 'deny'",
-        f"set protocols bgp system-as {_q(bgp.router_asn)}",
-        f"set protocols bgp parameters router-id {_q(bgp.router_id)}",
-        "set protocols bgp parameters bestpath as-path multipath-relax",
-        f"set protocols bgp address-family ipv4-unicast maximum-paths ebgp {_q(bgp.max_paths)}",
-    ]
-    for n in bgp.neighbors:
-        prefix = f"set protocols bgp neighbor {n.address}"
-        cmds += [
-            f"{prefix} description {_q(n.name)}",
-            f"{prefix} remote-as {_q(bgp.speaker_asn)}",
-            f"{prefix} timers holdtime {_q(bgp.hold_time)}",
-            f"{prefix} timers keepalive {_q(bgp.keepalive)}",
-            f"{prefix} address-family ipv4-unicast route-map import {_q(IMPORT_MAP)}",
-            f"{prefix} address-family ipv4-unicast route-map export {_q(EXPORT_MAP)}",
+            f"{rule} description {_q('workers to the internet')}",
+            f"{rule} outbound-interface name {_q(outside)}",
+            f"{rule} source address {_q(source)}",
+            f"{rule} translation address 'masquerade'",
         ]
     cmds += [
         f"set interfaces wireguard {wg.interface} address {_q(wg.address)}",
@@ -113,15 +89,42 @@ def vyos_commands(plan: Plan, peers: tuple[WireGuardPeer, ...]) -> list[str]:
     return cmds
 
 
-def vyos_apply_script(plan: Plan, commands: list[str]) -> str:
-    """vbash script: replace the owned subtrees with `commands`, commit (a no-op when nothing changed), save."""
-    nics = [f"interfaces ethernet {nic.interface} address" for nic in plan.machine(plan.router.name).nics]
-    deletes = "\n".join(f"delete {subtree}" for subtree in (*nics, *OWNED_SUBTREES))
+def vyos_bgp_commands(plan: Plan) -> list[str]:
+    bgp = plan.bgp
+    cmds = []
+    for i, network in enumerate(n for pool in plan.pools for n in pool.networks):
+        rule = f"set policy prefix-list {POOLS_PREFIX_LIST} rule {10 * (i + 1)}"
+        cmds += [f"{rule} action 'permit'", f"{rule} prefix {_q(network)}", f"{rule} le '32'"]
+    cmds += [
+        f"set policy route-map {IMPORT_MAP} rule 10 action 'permit'",
+        f"set policy route-map {IMPORT_MAP} rule 10 match ip address prefix-list {_q(POOLS_PREFIX_LIST)}",
+        f"set policy route-map {EXPORT_MAP} rule 10 action 'deny'",
+        f"set protocols bgp system-as {_q(bgp.router_asn)}",
+        f"set protocols bgp parameters router-id {_q(bgp.router_id)}",
+        "set protocols bgp parameters bestpath as-path multipath-relax",
+        f"set protocols bgp address-family ipv4-unicast maximum-paths ebgp {_q(bgp.max_paths)}",
+    ]
+    for n in bgp.neighbors:
+        prefix = f"set protocols bgp neighbor {n.address}"
+        cmds += [
+            f"{prefix} description {_q(n.name)}",
+            f"{prefix} remote-as {_q(bgp.speaker_asn)}",
+            f"{prefix} timers holdtime {_q(bgp.hold_time)}",
+            f"{prefix} timers keepalive {_q(bgp.keepalive)}",
+            f"{prefix} address-family ipv4-unicast route-map import {_q(IMPORT_MAP)}",
+            f"{prefix} address-family ipv4-unicast route-map export {_q(EXPORT_MAP)}",
+        ]
+    return cmds
+
+
+def vyos_apply_script(what: str, owned: tuple[str, ...], commands: list[str]) -> str:
+    """vbash script: replace the `owned` subtrees with `commands`, commit (a no-op when nothing changed), save."""
+    deletes = "\n".join(f"delete {subtree}" for subtree in owned)
     sets = "\n".join(commands)
     return f"""\
 #!/bin/vbash
 # shellcheck shell=bash disable=SC2121
-# Applies the edge router's configuration. Generated by contest-k8s; safe to run again.
+# Applies the edge router's {what}. Generated by contest-k8s; safe to run again.
 # (In vbash configure mode `set` is the VyOS configuration command, not the shell builtin.)
 # shellcheck source=/dev/null
 source /opt/vyatta/etc/functions/script-template
