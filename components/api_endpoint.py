@@ -13,16 +13,13 @@ from .remote import Host, SshAccess, run_script
 from .render.api_lb import api_lb_setup_script
 from .render.haproxy import haproxy_cfg
 from .render.keepalived import VRRP_PASSWORD, check_script, keepalived_conf
-from .sakura.resources import Server
 
 
 @dataclass(frozen=True)
 class ApiLoadBalancerArgs:
     plan: pulumi.Output[Plan]
-    lb_names: tuple[str, ...]
-    servers: dict[str, Server]
+    hosts: dict[str, Host]
     access: SshAccess
-    ssh_user: str
 
 
 class ApiLoadBalancer(pulumi.ComponentResource):
@@ -34,14 +31,13 @@ class ApiLoadBalancer(pulumi.ComponentResource):
         # VRRP PASS authentication takes at most 8 characters.
         password = random.RandomPassword(VRRP_PASSWORD, length=8, special=False, opts=pulumi.ResourceOptions(parent=self))
         self.setups = {}
-        for lb in args.lb_names:
+        for lb in args.hosts:
             artifacts.publish(f"haproxy/{lb}/haproxy.cfg", "haproxy", plan.apply(lambda p: haproxy_cfg(p.api)), host=lb)
             artifacts.publish(f"keepalived/{lb}/check_haproxy.sh", "script", check_script(), host=lb)
             artifacts.publish(f"keepalived/{lb}/keepalived.conf", "keepalived", plan.apply(lambda p, n=lb: keepalived_conf(p, n)), host=lb)
             setup = plan.apply(lambda p, n=lb: api_lb_setup_script(p, n))
             artifacts.publish(f"scripts/{lb}/setup-api-lb.sh", "script", setup, host=lb)
-            host = Host(lb, plan.apply(lambda p, n=lb: str(p.machine(n).address)), args.ssh_user)
-            self.setups[lb] = run_script(f"{lb}-api-lb", host, args.access, setup, secrets={VRRP_PASSWORD: password.result},
-                                         parent=self, depends_on=[args.servers[lb]])
+            self.setups[lb] = run_script(f"{lb}-api-lb", args.hosts[lb], args.access, setup,
+                                         secrets={VRRP_PASSWORD: password.result}, parent=self)
         self.endpoint = plan.apply(lambda p: p.api.endpoint)
         self.register_outputs({"endpoint": self.endpoint})

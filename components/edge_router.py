@@ -26,16 +26,14 @@ from .render.frr import frr_bgp_script, frr_conf, frr_setup_script, nftables_con
 from .render.metallb import metallb_yaml
 from .render.vyos import BGP_SUBTREES, WIREGUARD_PRIVATE_KEY, base_subtrees, vyos_apply_script, vyos_base_commands, vyos_bgp_commands
 from .render.wireguard import ClusterPeer, cluster_peer, public_key, router_wg_conf
-from .sakura.resources import Server
 
 
 @dataclass(frozen=True)
 class EdgeRouterArgs:
     plan: pulumi.Output[Plan]
     flavor: str
-    server: Server
+    host: Host
     access: SshAccess
-    ssh_user: str
     cluster_peer_stacks: tuple[tuple[str, str], ...]
 
 
@@ -61,22 +59,19 @@ class EdgeRouter(pulumi.ComponentResource):
             artifacts.publish("router/router/bgp.vyos", "router", bgp_cmds.apply(_lines), host="router")
             base = pulumi.Output.all(plan, base_cmds).apply(lambda v: vyos_apply_script("base", base_subtrees(v[0]), v[1]))
             bgp = bgp_cmds.apply(lambda c: vyos_apply_script("BGP", BGP_SUBTREES, c))
-            interpreter = "vbash -s"
         else:
             artifacts.publish("router/router/frr.conf", "router", plan.apply(frr_conf), host="router")
             artifacts.publish("router/router/nftables.conf", "router", plan.apply(nftables_conf), host="router")
             artifacts.publish("router/router/wg0.conf", "wireguard", both.apply(lambda v: router_wg_conf(v[0], v[1])), host="router")
             base = both.apply(lambda v: frr_setup_script(v[0], v[1]))
             bgp = plan.apply(frr_bgp_script)
-            interpreter = "sudo bash -s"
         artifacts.publish("router/router/apply-base.sh", "script", base, host="router")
         artifacts.publish("router/router/apply-bgp.sh", "script", bgp, host="router")
 
-        self.host = Host("router", plan.apply(lambda p: str(p.router.global_address.ip)), args.ssh_user)
+        self.host = args.host
         self.config = run_script("router-config", self.host, args.access, base, secrets={WIREGUARD_PRIVATE_KEY: key.base64},
-                                 interpreter=interpreter, parent=self, depends_on=[args.server])
-        self.bgp = run_script("router-bgp", self.host, args.access, bgp, interpreter=interpreter, parent=self,
-                              depends_on=[self.config])
+                                 parent=self)
+        self.bgp = run_script("router-bgp", self.host, args.access, bgp, parent=self, depends_on=[self.config])
 
         peer = pulumi.Output.all(plan, router_public_key).apply(lambda v: cluster_peer(v[0], v[1]).as_output())
         artifacts.publish("wireguard/peer.json", "wireguard", peer.apply(lambda o: json.dumps(o, indent=2, sort_keys=True) + "\n"))

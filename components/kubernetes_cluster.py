@@ -68,9 +68,8 @@ class KubernetesClusterArgs:
     cilium_version: str
     servers: dict[str, Server]
     boot_disks: dict[str, Disk]
+    hosts: dict[str, Host]
     access: SshAccess
-    ssh_user: str
-    router: Host
     prerequisites: tuple[pulumi.Resource, ...]
 
 
@@ -108,18 +107,13 @@ class KubernetesCluster(pulumi.ComponentResource):
         secrets = {BOOTSTRAP_TOKEN: token, CERTIFICATE_KEY: certificate_key.hex,
                    KUBERNETES_CA_KEY: ca_key.private_key_pem, ADMIN_KUBECONFIG: self.kubeconfig}
 
-        def host(node: str) -> Host:
-            address = plan.apply(lambda p: str(p.machine(node).address))
-            role_jump = None if node in args.control_planes else args.router
-            return Host(node, address, args.ssh_user, role_jump)
-
         def node_triggers(node: str) -> list:
             """A node's commands are tied to its VM: a replaced server or boot disk replaces them."""
             return [args.servers[node].sakuraId, args.boot_disks[node].sakuraId]
 
         def run(resource: str, node: str, on: str, text, *, needs: tuple[str, ...] = (), depends_on=(), delete=None,
                 replace_first: bool = False, extra_triggers: tuple = ()):
-            return run_script(resource, host(on), args.access, text, secrets={n: secrets[n] for n in needs}, parent=self,
+            return run_script(resource, args.hosts[on], args.access, text, secrets={n: secrets[n] for n in needs}, parent=self,
                               depends_on=depends_on, delete=delete, extra_triggers=node_triggers(node) + list(extra_triggers),
                               delete_before_replace=replace_first)
 
@@ -130,8 +124,7 @@ class KubernetesCluster(pulumi.ComponentResource):
         for node in args.control_planes + args.workers:
             text = plan.apply(lambda p, n=node: prepare_script(p, n))
             artifacts.publish(f"scripts/{node}/prepare.sh", "script", text, host=node)
-            needs = [args.servers[node], *args.prerequisites] if node in args.workers else [args.servers[node]]
-            prepared[node] = run(f"{node}-prepare", node, node, text, depends_on=needs)
+            prepared[node] = run(f"{node}-prepare", node, node, text)
 
         artifacts.publish(f"kubeadm/{args.bootstrap_node}/init.yaml", "kubeadm", plan.apply(init_config), host=args.bootstrap_node)
         joined: dict[str, pulumi.Resource] = {}
@@ -147,8 +140,7 @@ class KubernetesCluster(pulumi.ComponentResource):
             if node == args.bootstrap_node:
                 text = pulumi.Output.all(plan, ca.cert_pem, ca_hash).apply(lambda v: bootstrap_script(v[0], v[1], v[2]))
                 artifacts.publish(f"scripts/{node}/bootstrap.sh", "script", text, host=node)
-                ticket = run(f"{node}-join-ticket", node, ticket_host, ticket_text, needs=join_secrets,
-                             depends_on=[args.servers[ticket_host]])
+                ticket = run(f"{node}-join-ticket", node, ticket_host, ticket_text, needs=join_secrets)
                 joined[node] = run(f"{node}-join", node, node, text, needs=join_secrets + (KUBERNETES_CA_KEY,),
                                    depends_on=[prepared[node], ticket, *args.prerequisites], replace_first=True)
             else:
@@ -169,7 +161,8 @@ class KubernetesCluster(pulumi.ComponentResource):
             text = plan.apply(lambda p, n=node: leave_script(p, n, other_cp[n]))
             artifacts.publish(f"scripts/{node}/leave.sh", "script", text, host=other_cp[node])
             after = [joined[node]] + ([previous_membership] if node in args.control_planes and previous_membership else [])
-            membership = run(f"{node}-membership", node, other_cp[node], "true", depends_on=after, delete=as_command(text),
+            membership = run(f"{node}-membership", node, other_cp[node], "true", depends_on=after,
+                             delete=as_command(text, args.hosts[other_cp[node]]),
                              replace_first=True)
             if node in args.control_planes:
                 previous_membership = membership

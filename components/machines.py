@@ -23,6 +23,7 @@ from .sakura.resources import Archive, Common, Disk, DiskEdit, RouterSwitch, Ser
 class ClusterMachinesArgs:
     loaded: LoadedConfig
     ssh_public_key: pulumi.Input[str]
+    login_password: pulumi.Input[str]
 
 
 class ClusterMachines(pulumi.ComponentResource):
@@ -64,6 +65,7 @@ class ClusterMachines(pulumi.ComponentResource):
             edit = DiskEdit(
                 host_name=shape.name,
                 ssh_key_ids=(ssh_key.sakuraId,),
+                password=args.login_password,
                 public_keys=c.ssh.authorized_keys,
                 ip_address=first_nic.apply(lambda nic: str(nic.address.ip)),
                 prefix_length=first_nic.apply(lambda nic: nic.address.network.prefixlen),

@@ -8,6 +8,8 @@
   reviewable text, secrets as placeholders) in `triggers`. Every script is safe to run twice.
 - Secrets are filled into the text only here, inside a secret Output; `stdin` is therefore secret.
 - Workers sit on the private switch: they are reached through the router as an SSH jump host.
+- A host's `ready` resources (its VM, the sudo grant, the router that forwards to it) come before
+  any script on it.
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ PER_DIAL_TIMEOUT = 10
 
 @dataclass(frozen=True)
 class Host:
-    """Where a script runs: an address and user, and the jump host in front of it, if any."""
+    """Where a script runs: an address and user, the jump host in front of it, what must exist first."""
 
     name: str
     address: pulumi.Input[str]
     user: str
     jump: Optional["Host"] = None
+    ready: tuple[pulumi.Resource, ...] = ()
+    interpreter: str = "sudo bash -s"
 
 
 @dataclass(frozen=True)
@@ -52,10 +56,41 @@ class SshAccess:
         )
 
 
-def as_command(text: pulumi.Input[str], interpreter: str = "sudo bash -s") -> pulumi.Output[str]:
+def as_command(text: pulumi.Input[str], host: Host) -> pulumi.Output[str]:
     """A script as one command line (for `delete`, which gets no stdin): the script in a quoted heredoc."""
     tag = "CONTEST_K8S_SCRIPT"
-    return pulumi.Output.from_input(text).apply(lambda t: f"{interpreter} <<'{tag}'\n{t.rstrip()}\n{tag}\n")
+    return pulumi.Output.from_input(text).apply(lambda t: f"{host.interpreter} <<'{tag}'\n{t.rstrip()}\n{tag}\n")
+
+
+# VyOS's script template re-executes its own script file under the vyattacfg group, so a VyOS
+# script cannot be read from stdin by vbash: it is written to a private temporary file first.
+VYOS_INTERPRETER = 'f=$(mktemp) && cat > "$f" && /bin/vbash "$f"; rc=$?; rm -f "$f"; exit $rc'
+
+SUDOERS = "/etc/sudoers.d/90-contest-k8s"
+
+
+def grant_sudo(resource_name: str, host: Host, access: SshAccess, password: pulumi.Input[str], *,
+               parent: pulumi.Resource) -> command.remote.Command:
+    """Let the login user run sudo without a password, using once the password set by disk edit.
+
+    Sakura's Ubuntu archives are set up by disk edit, not cloud-init, so the login user's sudo may
+    ask for that password (SSH password login itself stays disabled). The password reaches sudo
+    through a private askpass file and the command line is a secret input. Harmless where sudo
+    already needs no password.
+    """
+    def grant(pw: str) -> str:
+        rule = f"{host.user} ALL=(ALL) NOPASSWD:ALL"
+        install = (f"echo '{rule}' > {SUDOERS}.new && chmod 0440 {SUDOERS}.new && visudo -cqf {SUDOERS}.new "
+                   f"&& mv {SUDOERS}.new {SUDOERS}")
+        return (f"a=$(mktemp) && chmod 700 \"$a\" && printf '#!/bin/sh\\necho %s\\n' '{pw}' > \"$a\" "
+                f"&& SUDO_ASKPASS=\"$a\" sudo -A sh -c \"{install}\"; rc=$?; rm -f \"$a\"; exit $rc")
+
+    return command.remote.Command(
+        resource_name,
+        connection=access.connection(host),
+        create=pulumi.Output.secret(pulumi.Output.from_input(password).apply(grant)),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(host.ready)),
+    )
 
 
 def sha256(text: str) -> str:
@@ -63,7 +98,7 @@ def sha256(text: str) -> str:
 
 
 def run_script(resource_name: str, host: Host, access: SshAccess, text: pulumi.Input[str], *,
-               secrets: Optional[Mapping[str, pulumi.Input[str]]] = None, interpreter: str = "sudo bash -s",
+               secrets: Optional[Mapping[str, pulumi.Input[str]]] = None,
                delete: Optional[pulumi.Input[str]] = None, parent: pulumi.Resource,
                depends_on: Sequence[pulumi.Resource] = (), extra_triggers: Sequence[pulumi.Input] = (),
                delete_before_replace: bool = False) -> command.remote.Command:
@@ -86,9 +121,10 @@ def run_script(resource_name: str, host: Host, access: SshAccess, text: pulumi.I
     return command.remote.Command(
         resource_name,
         connection=access.connection(host),
-        create=interpreter,
+        create=host.interpreter,
         stdin=stdin,
         delete=delete,
         triggers=[pulumi.Output.from_input(text).apply(sha256), *extra_triggers],
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on), delete_before_replace=delete_before_replace),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[*host.ready, *list(depends_on)],
+                                    delete_before_replace=delete_before_replace),
     )

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import pulumi
+import pulumi_random as random
 import pulumi_tls as tls
 from pulumi.runtime import config as runtime_config
 
 from .api_endpoint import ApiLoadBalancer, ApiLoadBalancerArgs
-from .config import ROUTER_NAME, ConfigError, LoadedConfig, load_config, natural_key
+from .config import ROUTER_NAME, ConfigError, LoadedConfig, load_config
 from .edge_router import EdgeRouter, EdgeRouterArgs
 from .kubernetes_cluster import KubernetesCluster, KubernetesClusterArgs
 from .machines import ClusterMachines, ClusterMachinesArgs
+from .node_access import NodeAccess
+from .plan import machine_shapes
 from .remote import SshAccess
 
 
@@ -32,40 +35,49 @@ def deploy() -> None:
     # One key pair per stack, made inside Pulumi state: Sakura installs the public half by disk
     # edit, pulumi-command connects with the private half. Operators may add their own keys.
     ssh = tls.PrivateKey("ssh", algorithm="ED25519")
+    # The login user's password, set by disk edit and used once per VM to allow sudo without it.
+    login_password = random.RandomPassword("login-password", length=32, special=False)
     access = SshAccess(ssh.private_key_openssh)
-    machines = ClusterMachines("machines", ClusterMachinesArgs(loaded, ssh.public_key_openssh))
+    machines = ClusterMachines("machines", ClusterMachinesArgs(loaded, ssh.public_key_openssh, login_password.result))
     plan = machines.plan
 
     pulumi.export("routerBlock", plan.apply(lambda p: str(p.global_block.network)))
     pulumi.export("nodes", plan.apply(lambda p: {m.name: str(m.address) for m in p.machines}))
     pulumi.export("sshPrivateKey", pulumi.Output.secret(ssh.private_key_openssh))
 
+    shapes = {s.name: s for s in machine_shapes(loaded)}
+    router_access = NodeAccess("router-access", [shapes[ROUTER_NAME]], plan, machines.servers, access, login_password.result)
     if c.layers.edge:
-        router_user = "vyos" if c.router.flavor == "vyos" else c.ssh.user
-        edge = EdgeRouter("edge", EdgeRouterArgs(plan, c.router.flavor, machines.servers[ROUTER_NAME], access, router_user,
+        edge = EdgeRouter("edge", EdgeRouterArgs(plan, c.router.flavor, router_access.hosts[ROUTER_NAME], access,
                                                  tuple(sorted(c.wireguard.cluster_peers.items()))))
         pulumi.export("wireguard", edge.wireguard)
+        router_ready = (edge.config,)
+    else:
+        router_ready = ()
+    nodes = NodeAccess("node-access", [s for n, s in shapes.items() if n != ROUTER_NAME], plan, machines.servers, access,
+                       login_password.result, jump=router_access.hosts[ROUTER_NAME], after=router_ready)
+
+    def role(name: str) -> tuple[str, ...]:
+        return tuple(n for n, s in shapes.items() if s.role == name)
 
     if c.layers.api_load_balancer:
-        lbs = tuple(sorted(c.api_load_balancer.nodes, key=natural_key))
-        api = ApiLoadBalancer("api-endpoint", ApiLoadBalancerArgs(plan, lbs, machines.servers, access, c.ssh.user))
+        api = ApiLoadBalancer("api-endpoint", ApiLoadBalancerArgs(plan, {n: nodes.hosts[n] for n in role("api-lb")}, access))
         pulumi.export("apiEndpoint", api.endpoint)
 
     if c.layers.kubernetes:
-        control_planes = tuple(sorted(c.control_planes.nodes, key=natural_key))
+        control_planes = role("control-plane")
         bootstrap = c.control_planes.bootstrap_node or control_planes[0]
         cluster = KubernetesCluster("kubernetes", KubernetesClusterArgs(
             plan=plan,
             control_planes=(bootstrap,) + tuple(n for n in control_planes if n != bootstrap),
             bootstrap_node=bootstrap,
-            workers=tuple(sorted(c.workers.nodes, key=natural_key)),
+            workers=role("worker"),
             kubernetes_version=c.kubernetes.version,
             cilium_version=c.kubernetes.cilium_version,
             servers=machines.servers,
             boot_disks=machines.boot_disks,
+            hosts=nodes.hosts,
             access=access,
-            ssh_user=c.ssh.user,
-            router=edge.host,
-            prerequisites=(edge.config, *api.setups.values()),
+            prerequisites=(*router_ready, *api.setups.values()),
         ))
         pulumi.export("kubeconfig", cluster.kubeconfig)

@@ -51,6 +51,16 @@ STUBS = {
             echo "8e9e05c52164694d, started, cp-2, https://192.0.2.8:2380, https://192.0.2.8:2379, false"
             echo "91bc3c398fb3c146, started, cp-1, https://192.0.2.7:2380, https://192.0.2.7:2379, false" ;;
         esac""",
+    "sudo": r"""
+        echo "sudo $*" >> "$STUB_LOG"
+        [ "$1" = -A ] && [ "$("$SUDO_ASKPASS")" = "$STUB_PASSWORD" ] || { echo "sudo: wrong password" >&2; exit 1; }
+        shift
+        exec "$@"
+        """,
+    "visudo": r"""
+        echo "visudo $*" >> "$STUB_LOG"
+        grep -qE '^[a-z_]+ ALL=\(ALL\) NOPASSWD:ALL$' "${@: -1}"
+        """,
     "kubeadm": r"""
         echo "kubeadm $*" >> "$STUB_LOG"
         case "$1" in
@@ -224,3 +234,19 @@ def test_leave_drains_removes_the_etcd_member_then_deletes_the_node(prd, tmp_pat
 def test_leave_goes_on_when_etcd_does_not_answer(prd, tmp_path):
     first, _, _, _, outputs = run_twice(tmp_path, prd.artifact("scripts/cp-2/leave.sh"), _nic(prd, "cp-1"), etcd_down=True)
     assert not any("member remove" in c for c in first) and "kubectl delete node cp-2 --ignore-not-found" in first
+
+
+def test_sudo_grant_uses_the_disk_edit_password_once(prd, tmp_path):
+    """The grant command as the program sends it: askpass with the password, a checked sudoers file."""
+    create = prd.named("cp-1-sudo", "Command").inputs["create"]
+    password = create.split("echo %s\\n' '")[1].split("'")[0]
+    assert len(password) == 32
+    # /etc/sudoers.d exists on every Ubuntu image; this test machine may lack the sudo package
+    script = f"mkdir -p /etc/sudoers.d\nexport STUB_PASSWORD={password}\n{create}\n"
+    first, second, tree1, tree2, _ = run_twice(tmp_path, script, _nic(prd, "cp-1"))
+    assert tree1 == tree2 == {"sudoers.d/90-contest-k8s": tree1["sudoers.d/90-contest-k8s"]}
+    assert first[0].startswith("sudo -A sh -c") and any(c.startswith("visudo -cqf") for c in first)
+    wrong = script.replace(f"STUB_PASSWORD={password}", "STUB_PASSWORD=wrong")
+    (tmp_path / "wrong").mkdir()
+    with pytest.raises(AssertionError, match="wrong password"):
+        run_twice(tmp_path / "wrong", wrong, _nic(prd, "cp-1"))

@@ -137,7 +137,8 @@ def test_worker_joins_are_independent_of_each_other(prd_graph):
             if a != b:
                 assert not prd_graph.reaches(f"{a}-join", f"{b}-join"), (a, b)
         assert not prd_graph.reaches(f"{a}-join", "cp-2-join"), "workers do not wait for the other control planes"
-        assert prd_graph.direct(f"{a}-prepare", "router-config"), "workers reach the internet and SSH through the router"
+        assert prd_graph.reaches(f"{a}-prepare", "router-config"), "workers reach the internet and SSH through the router"
+        assert prd_graph.direct(f"{a}-sudo", "router-config") and prd_graph.direct(f"{a}-prepare", f"{a}-sudo")
 
 
 def test_joins_pin_the_ca_computed_from_the_ca_certificate(stack_runs):
@@ -159,6 +160,7 @@ def test_no_secret_in_a_plain_output_or_a_rendered_file(stack_runs):
         "certificate key": fake_random_bytes("prd", "certificate-key", 32).hex(),
         "CA key": _stdin(run, "cp-1-join").split("ca.key 0600")[1].split("-----END PRIVATE KEY-----")[0].split("\n", 1)[1],
         "ssh key": run.outputs["sshPrivateKey"].splitlines()[1],
+        "login password": run.named("cp-1-boot", "sakura:Disk").inputs["edit"]["password"],
     }
     assert all(len(v) > 10 for v in secrets.values())
     plain_outputs = repr({k: v for k, v in run.outputs.items() if k not in run.secret_outputs})
@@ -214,8 +216,8 @@ def test_adding_worker_4_changes_no_existing_node_resource(stack_runs, tmp_path)
     assert changed == {"router-bgp"}
     assert set(old) <= set(new)
     added = {after.by_urn(u).name for u in set(new) - set(old)}
-    assert added == {"worker-4", "worker-4-boot", "worker-4-data", "worker-4-prepare", "worker-4-join-ticket", "worker-4-join",
-                     "worker-4-membership", "worker-4-upgrade"}
+    assert added == {"worker-4", "worker-4-boot", "worker-4-data", "worker-4-sudo", "worker-4-prepare", "worker-4-join-ticket",
+                     "worker-4-join", "worker-4-membership", "worker-4-upgrade"}
     assert "neighbor 10.1.0.14 remote-as '65021'" in after.named("router-bgp", "Command").inputs["stdin"]
 
 
@@ -231,7 +233,7 @@ def test_removing_a_worker_drains_and_deletes_the_node_before_the_vm(stack_runs,
     after = run_stack("prd", write_stack(tmp_path, "prd", lambda c: c[K + "workers"]["nodes"].pop("worker-3")))
     removed = set(_graph_inputs(before)) - set(_graph_inputs(after))
     order = deletion_order(before, removed)
-    assert set(order) == {"worker-3", "worker-3-boot", "worker-3-data", "worker-3-prepare", "worker-3-join-ticket",
+    assert set(order) == {"worker-3", "worker-3-boot", "worker-3-data", "worker-3-sudo", "worker-3-prepare", "worker-3-join-ticket",
                           "worker-3-join", "worker-3-membership", "worker-3-upgrade"}
     assert order.index("worker-3-membership") < order.index("worker-3-join") < order.index("worker-3-prepare") < order.index("worker-3")
     assert order.index("worker-3") < order.index("worker-3-boot")
@@ -271,3 +273,21 @@ def test_raising_the_kubernetes_version_upgrades_in_order(stack_runs, tmp_path):
     assert not {f"{n}-prepare" for n in chain} & changed, "node preparation does not depend on the version"
     assert not {n for n in changed if n.endswith(("-membership", "-join-ticket"))}
     assert not {"worker-1", "cp-1", "router-config", "router-bgp", "lb-1-api-lb"} & changed
+
+
+def test_every_host_is_reached_the_right_way(stack_runs):
+    run = stack_runs["prd"]
+    nodes = run.outputs["nodes"]
+    for name in ("lb-1", "cp-1", "worker-1"):
+        grant = run.named(f"{name}-sudo", "Command")
+        assert "create" in grant.secret_inputs and "NOPASSWD:ALL" in grant.inputs["create"] and "visudo -cqf" in grant.inputs["create"]
+        connection = grant.inputs["connection"]
+        assert connection["host"] == nodes[name] and connection["user"] == "ubuntu"
+        assert connection["dialErrorLimit"] == 30 and connection["perDialTimeout"] == 10
+        assert ("proxy" in connection) == name.startswith("worker"), name
+    proxy = run.named("worker-1-sudo", "Command").inputs["connection"]["proxy"]
+    assert (proxy["host"], proxy["user"]) == (nodes["router"], "vyos")
+    assert not [r for r in run.resources if r.name == "router-sudo"], "VyOS is configured through vbash, not sudo"
+    router = run.named("router-config", "Command")
+    assert router.inputs["create"].endswith('/bin/vbash "$f"; rc=$?; rm -f "$f"; exit $rc')
+    assert run.named("cp-1-prepare", "Command").inputs["create"] == "sudo bash -s"

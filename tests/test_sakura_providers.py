@@ -136,7 +136,8 @@ def test_ssh_key_is_global_and_adopted_by_name_and_key(fake):
 
 def test_disk_from_os_tag_with_disk_edit(fake):
     provider = DiskProvider()
-    edit = {"hostName": "cp-1", "sshKeyIds": ["113000000999"], "publicKeys": ["ssh-ed25519 AAAAoperator"], "ipAddress": "192.0.2.7",
+    edit = {"hostName": "cp-1", "sshKeyIds": ["113000000999"], "publicKeys": ["ssh-ed25519 AAAAoperator"], "password": "pw" * 8,
+            "ipAddress": "192.0.2.7",
             "prefixLength": 27, "gateway": "192.0.2.1", "disablePasswordAuth": True}
     created = provider.create(base(fake, "cp-1-boot", sizeGb=100, planId=4, connection="virtio", source={"osTag": "ubuntu-24.04-latest"},
                                    edit=edit))
@@ -145,7 +146,7 @@ def test_disk_from_os_tag_with_disk_edit(fake):
     assert "ubuntu-24.04-latest" in archive["Tags"] and created.outs["sourceArchiveId"] == str(archive["ID"])
     assert disk["Availability"] == "available" and disk["SizeMB"] == 100 * 1024
     assert disk["_edit"] == {"HostName": "cp-1", "SSHKeys": [{"ID": 113000000999}, {"PublicKey": "ssh-ed25519 AAAAoperator"}],
-                             "DisablePWAuth": True, "EnableDHCP": False, "ChangePartitionUUID": True, "UserIPAddress": "192.0.2.7",
+                             "Password": "pw" * 8, "DisablePWAuth": True, "EnableDHCP": False, "ChangePartitionUUID": True, "UserIPAddress": "192.0.2.7",
                              "UserSubnet": {"DefaultRoute": "192.0.2.1", "NetworkMaskLen": 27}}
     for key in ("sizeGb", "source", "edit"):
         assert provider.diff(created.id, created.outs, {**created.outs, key: "changed"}).replaces == [key]

@@ -59,6 +59,7 @@ def test_vm_layer_counts_sizes_nics_tags_and_protection(stack_runs, stack):
             assert {"contest-k8s", f"stack={stack}", f"node={name}", f"role={server.inputs['tags'][-1].split('=')[1]}"} <= set(resource.inputs["tags"])
         assert server.inputs["name"] == f"{stack}-{name}" and server.inputs["zone"] == "is1b"
         assert boot.inputs["edit"]["hostName"] == name and boot.inputs["edit"]["disablePasswordAuth"] is True
+        assert "edit.password" in boot.secret_inputs and len(boot.inputs["edit"]["password"]) == 32
         assert server.parent.endswith("ClusterMachines::machines")
 
     protected = {r.name for r in run.resources if r.protect}

@@ -377,6 +377,7 @@ class DiskProvider(SakuraProvider):
         body: dict[str, Any] = {
             "HostName": edit["hostName"],
             "SSHKeys": [{"ID": int(k)} for k in edit.get("sshKeyIds") or []] + [{"PublicKey": k} for k in edit.get("publicKeys") or []],
+            "Password": edit["password"],
             "DisablePWAuth": bool(edit.get("disablePasswordAuth", True)),
             "EnableDHCP": False,
             "ChangePartitionUUID": True,
@@ -608,17 +609,20 @@ class Archive(Resource, module="sakura", name="Archive"):
 
 @dataclass(frozen=True)
 class DiskEdit:
-    """Disk edit (ディスクの修正) applied when the disk is created: host name, keys, the first NIC's address."""
+    """Disk edit (ディスクの修正) applied when the disk is created: host name, keys, the login user's
+    password (for sudo only: SSH password login is disabled), the first NIC's address."""
 
     host_name: str
     ssh_key_ids: tuple[pulumi.Input[str], ...]
+    password: pulumi.Input[str]
     public_keys: tuple[str, ...] = ()
     ip_address: Optional[pulumi.Input[str]] = None
     prefix_length: Optional[pulumi.Input[int]] = None
     gateway: Optional[pulumi.Input[str]] = None
 
     def inputs(self) -> dict:
-        return {"hostName": self.host_name, "sshKeyIds": list(self.ssh_key_ids), "publicKeys": list(self.public_keys),
+        return {"hostName": self.host_name, "sshKeyIds": list(self.ssh_key_ids), "password": self.password,
+                "publicKeys": list(self.public_keys),
                 "ipAddress": self.ip_address,
                 "prefixLength": self.prefix_length, "gateway": self.gateway, "disablePasswordAuth": True}
 
