@@ -187,6 +187,12 @@ class RecordingMonitor(mocks.MockMonitor):
 
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
+        if request.additionalSecretOutputs:
+            # The engine marks these outputs secret (pulumi-random's `result`, pulumi-tls's private keys);
+            # Pulumi's mock monitor does not, so it is done here to keep secrets secret under mocks too.
+            registration = self.resources[response.urn]
+            state = {k: rpc.wrap_rpc_secret(v) if k in request.additionalSecretOutputs else v for k, v in registration.state.items()}
+            response = type(response)(urn=response.urn, id=response.id, object=_sync_await(rpc.serialize_properties(state, {})))
         if request.type != "pulumi:pulumi:Stack":
             inputs, secret_paths = _plain_struct(request.object)
             self.registrations.append(

@@ -36,9 +36,9 @@ def deploy() -> None:
     # edit, pulumi-command connects with the private half. Operators may add their own keys.
     ssh = tls.PrivateKey("ssh", algorithm="ED25519")
     # The login user's password, set by disk edit and used once per VM to allow sudo without it.
-    login_password = random.RandomPassword("login-password", length=32, special=False)
+    login_password = pulumi.Output.secret(random.RandomPassword("login-password", length=32, special=False).result)
     access = SshAccess(ssh.private_key_openssh)
-    machines = ClusterMachines("machines", ClusterMachinesArgs(loaded, ssh.public_key_openssh, login_password.result))
+    machines = ClusterMachines("machines", ClusterMachinesArgs(loaded, ssh.public_key_openssh, login_password))
     plan = machines.plan
 
     pulumi.export("routerBlock", plan.apply(lambda p: str(p.global_block.network)))
@@ -46,7 +46,7 @@ def deploy() -> None:
     pulumi.export("sshPrivateKey", pulumi.Output.secret(ssh.private_key_openssh))
 
     shapes = {s.name: s for s in machine_shapes(loaded)}
-    router_access = NodeAccess("router-access", [shapes[ROUTER_NAME]], plan, machines.servers, access, login_password.result)
+    router_access = NodeAccess("router-access", [shapes[ROUTER_NAME]], plan, machines.servers, access, login_password)
     if c.layers.edge:
         edge = EdgeRouter("edge", EdgeRouterArgs(plan, c.router.flavor, router_access.hosts[ROUTER_NAME], access,
                                                  tuple(sorted(c.wireguard.cluster_peers.items()))))
@@ -55,7 +55,7 @@ def deploy() -> None:
     else:
         router_ready = ()
     nodes = NodeAccess("node-access", [s for n, s in shapes.items() if n != ROUTER_NAME], plan, machines.servers, access,
-                       login_password.result, jump=router_access.hosts[ROUTER_NAME], after=router_ready)
+                       login_password, jump=router_access.hosts[ROUTER_NAME], after=router_ready)
 
     def role(name: str) -> tuple[str, ...]:
         return tuple(n for n, s in shapes.items() if s.role == name)
