@@ -46,19 +46,24 @@ def deploy() -> None:
     pulumi.export("sshPrivateKey", pulumi.Output.secret(ssh.private_key_openssh))
 
     shapes = {s.name: s for s in machine_shapes(loaded)}
-    router_access = NodeAccess("router-access", [shapes[ROUTER_NAME]], plan, machines.servers, access, login_password)
+    router_host, router_ready = None, ()
     if c.layers.edge:
-        edge = EdgeRouter("edge", EdgeRouterArgs(plan, c.router.flavor, router_access.hosts[ROUTER_NAME], access,
+        router_access = NodeAccess("router-access", [shapes[ROUTER_NAME]], plan, machines.servers, access, login_password)
+        router_host = router_access.hosts[ROUTER_NAME]
+        edge = EdgeRouter("edge", EdgeRouterArgs(plan, c.router.flavor, router_host, access,
                                                  tuple(sorted(c.wireguard.cluster_peers.items()))))
         pulumi.export("wireguard", edge.wireguard)
         router_ready = (edge.config,)
-    else:
-        router_ready = ()
-    nodes = NodeAccess("node-access", [s for n, s in shapes.items() if n != ROUTER_NAME], plan, machines.servers, access,
-                       login_password, jump=router_access.hosts[ROUTER_NAME], after=router_ready)
 
     def role(name: str) -> tuple[str, ...]:
         return tuple(n for n, s in shapes.items() if s.role == name)
+
+    reached = (role("api-lb") if c.layers.api_load_balancer else ()) + \
+        (role("control-plane") + role("worker") if c.layers.kubernetes else ())
+    if not reached:
+        return  # e.g. the sandbox zone, where VMs never boot: nothing but the VM layer
+    nodes = NodeAccess("node-access", [shapes[n] for n in reached], plan, machines.servers, access, login_password,
+                       jump=router_host, after=router_ready)
 
     if c.layers.api_load_balancer:
         api = ApiLoadBalancer("api-endpoint", ApiLoadBalancerArgs(plan, {n: nodes.hosts[n] for n in role("api-lb")}, access))

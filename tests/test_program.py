@@ -38,3 +38,25 @@ def test_secret_outputs_are_marked_secret(stack_runs, stack):
     assert "BEGIN OPENSSH PRIVATE KEY" in run.outputs["sshPrivateKey"]
     plain = {k: v for k, v in run.outputs.items() if k not in run.secret_outputs}
     assert "PRIVATE KEY" not in repr(plain)
+
+
+def test_layers_switched_off_stop_after_the_vms(program, tmp_path):
+    """The sandbox zone's VMs never boot: nothing may try to reach them over SSH."""
+    from .conftest import write_stack
+
+    path = write_stack(tmp_path, "dev", lambda c: c.update({"contest-k8s:zone": "tk1v", "contest-k8s:layers": {
+        "edge": False, "apiLoadBalancer": False, "kubernetes": False}}))
+    run = program("dev", path)
+    assert {r.type.rsplit(":", 1)[-1] for r in run.resources} == {
+        "ClusterMachines", "RouterSwitch", "Switch", "SshKey", "Archive", "Disk", "Server", "PrivateKey", "RandomPassword"}
+    assert [a.path for a, _ in run.artifacts] == ["sakura/inventory.json"]
+    assert set(run.outputs) == {"routerBlock", "nodes", "sshPrivateKey"}
+
+
+def test_api_endpoint_without_the_edge_layer(program, tmp_path):
+    from .conftest import write_stack
+
+    path = write_stack(tmp_path, "dev", lambda c: c.update({"contest-k8s:layers": {"edge": False, "kubernetes": False}}))
+    run = program("dev", path)
+    commands = sorted(r.name for r in run.of_type("remote:Command"))
+    assert commands == ["lb-1-api-lb", "lb-1-sudo", "lb-2-api-lb", "lb-2-sudo"]
