@@ -181,9 +181,10 @@ class KubernetesCluster(pulumi.ComponentResource):
                                      opts=pulumi.ResourceOptions(parent=self, depends_on=[joined[args.bootstrap_node]]))
         values = plan.apply(cilium_values)
         artifacts.publish("helm/cilium-values.yaml", "helm-values", plan.apply(cilium_values_yaml), chart="cilium", version=args.cilium_version)
+        # After every join, so the release is ready when every node is: the nodes turn Ready with it.
         self.cilium = k8s.helm.v3.Release(
             "cilium", chart="cilium", version=args.cilium_version, namespace="kube-system",
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CILIUM_REPOSITORY), values=values,
-            opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[joined[args.bootstrap_node]]),
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CILIUM_REPOSITORY), values=values, timeout=900,
+            opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=list(joined.values())),
         )
         self.register_outputs({"kubeconfig": self.kubeconfig})

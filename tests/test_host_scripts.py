@@ -66,12 +66,13 @@ STUBS = {
         case "$1" in
           init) mkdir -p /etc/kubernetes && echo fake > /etc/kubernetes/admin.conf && echo fake > /etc/kubernetes/kubelet.conf ;;
           join) mkdir -p /etc/kubernetes && echo fake > /etc/kubernetes/kubelet.conf ;;
+          reset) rm -rf /etc/kubernetes/manifests /etc/kubernetes/bootstrap-kubelet.conf ;;
         esac""",
 }
 LOGGED = ("apt-mark", "systemctl", "modprobe", "sysctl", "swapoff", "netplan", "haproxy", "keepalived", "nft",
           "vtysh", "chown")
 CHANGES = ("apt-get install", "apt-get update", "systemctl restart", "systemctl reload", "reload-or-restart", "netplan apply",
-           "sysctl --system", "kubeadm init", "kubeadm join", "kubeadm upgrade", "nft -f", "chown", "kubectl drain")
+           "sysctl --system", "kubeadm init", "kubeadm join", "kubeadm upgrade", "kubeadm reset", "nft -f", "chown", "kubectl drain")
 
 
 def _stubs(directory: Path) -> Path:
@@ -91,7 +92,7 @@ def _tree(upper: Path) -> dict[str, str]:
 
 
 def run_twice(workdir: Path, script: str, interfaces: dict[str, str], installed: str = "",
-              api_answers: bool = False, etcd_down: bool = False) -> tuple[list, list, dict, dict, list]:
+              api_answers: bool = False, etcd_down: bool = False, leftovers: tuple[str, ...] = ()) -> tuple[list, list, dict, dict, list]:
     """Run `script` twice; return each run's logged commands and the overlay files after each run, and its output."""
     require_root()
     require_tools("bash", "unshare")
@@ -106,6 +107,9 @@ def run_twice(workdir: Path, script: str, interfaces: dict[str, str], installed:
     upper, work = workdir / "upper", workdir / "work"
     upper.mkdir()
     work.mkdir()
+    for leftover in leftovers:  # files under /etc that an earlier, interrupted attempt left
+        (upper / leftover).parent.mkdir(parents=True, exist_ok=True)
+        (upper / leftover).write_text("left behind")
     path = workdir / "script.sh"
     path.write_text(script)
     logs, trees, outputs = [], [], []
@@ -183,6 +187,15 @@ def test_bootstrap_node_joins_when_the_cluster_already_exists(prd, tmp_path):
 def test_join_runs_kubeadm_join_once(prd, tmp_path):
     result = run_twice(tmp_path, filled(prd.artifact("scripts/worker-2/join.sh")), _nic(prd, "worker-2"))
     assert_second_run_is_a_no_op(*result, expect_first=("kubeadm join",))
+    assert not any(c.startswith("kubeadm reset") for c in result[0])
+
+
+def test_an_interrupted_join_is_reset_before_the_retry(prd, tmp_path):
+    result = run_twice(tmp_path, filled(prd.artifact("scripts/cp-2/join.sh")), _nic(prd, "cp-2"),
+                       leftovers=("kubernetes/manifests/kube-apiserver.yaml",))
+    kubeadm = [c.split()[1] for c in result[0] if c.startswith("kubeadm ")]
+    assert kubeadm == ["reset", "join"] and "resetting what an earlier attempt left" in result[4][0]
+    assert [c for c in result[1] if c.startswith("kubeadm ")] == []
 
 
 def test_upgrade_runs_once_and_only_for_an_older_kubelet(prd, tmp_path):

@@ -75,6 +75,8 @@ def test_every_cilium_value_exists_in_the_chart_defaults(stack_runs, stack):
     assert unknown_helm_keys(values, defaults) == []
     release = stack_runs[stack].named("cilium", "Release")
     assert release.inputs["values"] == values and release.inputs["version"] == "1.20.0" and release.inputs["chart"] == "cilium"
+    joins = {r.urn for r in stack_runs[stack].of_type("remote:Command") if r.name.endswith("-join")}
+    assert len(joins) == 6 and joins <= set(release.depends_on), "Cilium comes once every node has joined"
     assert unknown_helm_keys({**values, "kubeProxyReplacment": "false"}, defaults) == ["kubeProxyReplacment"]
     assert unknown_helm_keys({"ipam": {"mod": "kubernetes"}}, defaults) == ["ipam.mod"]
 

@@ -4,7 +4,8 @@ Every script is safe to run twice (see `render.shell`), and each one's job is na
 - prepare: the OS (NIC check, swap off, modules, sysctls, containerd with the systemd cgroup driver,
   routes the topology needs); it does not depend on the Kubernetes version;
 - init (bootstrap control plane) / join: the pinned kubelet/kubeadm/kubectl if none are installed,
-  then `kubeadm init|join --config`, skipped when the node already belongs to the cluster;
+  then `kubeadm init|join --config`, skipped when the node already belongs to the cluster, after a
+  `kubeadm reset` of whatever an earlier attempt that stopped halfway left behind;
 - join ticket (on the bootstrap control plane, before each join): the bootstrap token exists again,
   and for a control plane the shared certificates are uploaded again (they expire after 2 hours);
 - upgrade: only when the node's kubelet is older than the plan's version: kubeadm first, then
@@ -21,6 +22,18 @@ from .secrets import secret
 from .shell import put, script
 
 KUBERNETES_CA_KEY = "kubernetes-ca-key"
+# What an init or join that stopped halfway leaves behind; a retry resets it before starting again.
+PARTIAL_STATE = ("/etc/kubernetes/manifests/kube-apiserver.yaml", "/etc/kubernetes/bootstrap-kubelet.conf", "/var/lib/etcd/member")
+
+
+def _reset_partial() -> str:
+    tests = " || ".join(f"[ -e {path} ]" for path in PARTIAL_STATE)
+    return f"""\
+if {tests}; then
+  echo "contest-k8s: resetting what an earlier attempt left on $(hostname)"
+  kubeadm reset -f >/dev/null
+fi
+"""
 ADMIN_KUBECONFIG = "admin-kubeconfig"
 KUBEADM_DIR = "/etc/kubernetes/contest-k8s"
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
@@ -112,7 +125,7 @@ if [ -f {ADMIN_CONF} ] || [ -f /etc/kubernetes/kubelet.conf ]; then
   echo "contest-k8s: {node} already belongs to the cluster; nothing to do"
   exit 0
 fi
-{put("/etc/kubernetes/pki/ca.crt", "0644", ca_cert_pem)}
+{_reset_partial()}{put("/etc/kubernetes/pki/ca.crt", "0644", ca_cert_pem)}
 {put("/etc/kubernetes/pki/ca.key", "0600", secret(KUBERNETES_CA_KEY))}
 {put(f"{KUBEADM_DIR}/init.yaml", "0600", init_config(plan))}
 {put(f"{KUBEADM_DIR}/join.yaml", "0600", join_config(plan, node, ca_hash))}
@@ -135,7 +148,7 @@ if [ -f /etc/kubernetes/kubelet.conf ]; then
   echo "contest-k8s: {node} already belongs to the cluster; nothing to do"
   exit 0
 fi
-{put(f"{KUBEADM_DIR}/join.yaml", "0600", join_config(plan, node, ca_hash))}
+{_reset_partial()}{put(f"{KUBEADM_DIR}/join.yaml", "0600", join_config(plan, node, ca_hash))}
 kubeadm join --config {KUBEADM_DIR}/join.yaml >/dev/null
 echo "contest-k8s: {node} joined"
 """
