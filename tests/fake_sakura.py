@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import fnmatch
 import ipaddress
 import itertools
 import json
@@ -41,10 +42,11 @@ PUBLIC_ARCHIVES = [
 @dataclass
 class Faults:
     storm_503: int = 0                                   # the next N requests answer 503 busy
-    after_effect: dict[str, list[str]] = field(default_factory=dict)  # "POST server" -> ["still_creating" | "timeout", ...]
+    after_effect: dict[str, list[str]] = field(default_factory=dict)  # "POST server", "PUT server/*/plan" -> ["still_creating" | "timeout"]
     router_hidden_seconds: float = 0.0                   # GET /internet/{id} answers 404 this long after create
     disk_copy_fails: bool = False                        # disk copies end in `failed`
     power_still_creating: int = 0                        # the next N power-on requests answer 409 still_creating
+    acpi_ignored: bool = False                           # guests ignore an ACPI shutdown; only a forced one works
     timeout_sleep: float = 1.0                           # how long a "timeout" fault holds the answer back
 
 
@@ -64,6 +66,7 @@ class FakeSakura:
         self.ftp_port = ftp_port
         self.faults = Faults()
         self.log: list[tuple[str, str]] = []
+        self.bodies: list[tuple[str, str, Optional[dict]]] = []
         self.lock = threading.RLock()
         self.state: dict[str, dict[str, dict[str, dict]]] = {}
         self._ids = itertools.count(113000000001)
@@ -156,6 +159,7 @@ class FakeSakura:
             zone, _, rest = path[len(ROOT_PATH) + 1:].partition("/api/cloud/1.1/")
             with self.lock:
                 self.log.append((method, rest))
+                self.bodies.append((method, rest, body))
                 if not self._authorized(headers):
                     raise ApiError(401, "unauthorized", "認証に失敗しました (authentication failed)")
                 if headers.get("X-Sakura-Bigint-As-Int") != "1" or headers.get("X-Requested-With") != "XMLHttpRequest":
@@ -165,7 +169,8 @@ class FakeSakura:
                     raise ApiError(503, "busy", "the service is busy; retry later")
                 condition = json.loads(unquote(query)) if query else {}
                 answer = self.route(method, zone, rest.strip("/").split("/"), body or {}, condition)
-                fault = self.faults.after_effect.get(f"{method} {rest.split('/')[0]}")
+                fault = next((kinds for pattern, kinds in self.faults.after_effect.items()
+                              if kinds and fnmatch.fnmatchcase(f"{method} {rest.strip('/')}", pattern)), None)
                 if fault:
                     kind = fault.pop(0)
                     if kind == "still_creating":
@@ -327,6 +332,14 @@ class FakeSakura:
         archive = self.find(zone, "archive", parts[0])
         if method == "GET":
             return {"Success": True, "Archive": self._view(zone, "archive", archive)}
+        if method == "PUT" and parts[1:] == ["ftp"]:
+            if archive["Availability"] != "uploading":
+                raise ApiError(409, "conflict", "the archive is not waiting for an upload")
+            archive["_ftp_open"] = True
+            ftp = {"HostName": "127.0.0.1", "IPAddress": "127.0.0.1", "User": f"archive{archive['ID']}", "Password": "fake-ftp-password-2"}
+            if self.ftp_port:
+                ftp["Port"] = self.ftp_port
+            return {"Success": True, "FTPServer": ftp}
         if method == "DELETE" and parts[1:] == ["ftp"]:
             archive["_ftp_open"] = False
             archive["Availability"] = "migrating"
@@ -431,6 +444,8 @@ class FakeSakura:
             wanted = "up" if method == "PUT" else "down"
             if status == wanted or server.get("_power_to") == wanted:
                 raise ApiError(409, "conflict", f"the server is already {wanted}")
+            if wanted == "down" and self.faults.acpi_ignored and not body.get("Force"):
+                return {"Success": True}  # accepted, and the guest does nothing
             server["_power_to"], server["_power_at"] = wanted, time.monotonic() + self.power_seconds
             server["Instance"]["Status"] = "cleaning" if wanted == "down" else "down"
             return {"Success": True}

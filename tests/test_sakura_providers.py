@@ -397,10 +397,80 @@ def test_archive_check_names_a_missing_image(fake):
 
 
 def _ftp_user(handle):
-    """The fake names a per-archive FTP user; the test FTP server has one user."""
+    """The fake names a per-archive FTP user (and a new password on reopening); the test FTP server has one user."""
     def wrapped(self, method, raw_path, headers, body):
         status, payload, delay = handle(self, method, raw_path, headers, body)
         if "FTPServer" in payload:
-            payload["FTPServer"]["User"] = "upload"
+            payload["FTPServer"].update(User="upload", Password="fake-ftp-password")
         return status, payload, delay
     return wrapped
+
+
+# --------------------------------------------------------------------------- after the review: changes that must be safe
+
+
+def _power_requests(fake):
+    return [(m, body) for m, path, body in fake.bodies if path.endswith("/power") and m == "DELETE"]
+
+
+def test_plan_change_shuts_the_guest_down_cleanly_first(fake):
+    provider = ServerProvider()
+    created = provider.create(make_server_inputs(fake))
+    provider.update(created.id, created.outs, {**created.outs, "cpu": 8, "memoryGb": 32})
+    assert [body for _, body in _power_requests(fake)] == [None], "an ACPI shutdown, not a forced one"
+
+
+def test_a_guest_that_ignores_acpi_is_forced_after_the_grace_time(fake, monkeypatch):
+    monkeypatch.setattr(SakuraProvider, "settings", dataclasses.replace(FAST, shutdown_timeout=0.2))
+    fake.faults.acpi_ignored = True
+    provider = ServerProvider()
+    created = provider.create(make_server_inputs(fake))
+    updated = provider.update(created.id, created.outs, {**created.outs, "cpu": 8, "memoryGb": 32}).outs
+    assert [body for _, body in _power_requests(fake)] == [None, {"Force": True}]
+    assert fake.objects(ZONE, "server")[updated["sakuraId"]]["Instance"]["Status"] == "up"
+
+
+@pytest.mark.parametrize("resource", ["server", "internet"])
+def test_an_id_changing_put_that_loses_its_answer_is_not_repeated(fake, resource):
+    if resource == "server":
+        provider, created = ServerProvider(), None
+        created = provider.create(make_server_inputs(fake))
+        change, pattern = {"cpu": 8, "memoryGb": 32}, "PUT server/*/plan"
+    else:
+        provider = RouterSwitchProvider()
+        created = provider.create(base(fake, "router-switch", prefixLength=27, bandwidthMbps=100))
+        change, pattern = {"bandwidthMbps": 250}, "PUT internet/*/bandwidth"
+    fake.faults.after_effect[pattern] = ["timeout"]
+    updated = provider.update(created.id, created.outs, {**created.outs, **change}).outs
+    changes = [p for m, p in fake.log if m == "PUT" and p.endswith(("/plan", "/bandwidth"))]
+    assert len(changes) == 1, changes
+    assert updated["sakuraId"] != created.id and fake.count(resource) == 1
+    assert updated["sakuraId"] in fake.objects(ZONE, resource)
+
+
+def test_a_new_boot_disk_is_attached_first(fake):
+    provider = ServerProvider()
+    inputs = make_server_inputs(fake)
+    created = provider.create(inputs)
+    new_boot = DiskProvider().create(base(fake, "worker-1-boot-2", sizeGb=40, source={"osTag": "ubuntu-24.04-latest"}, edit=None))
+    swapped = {**created.outs, "diskIds": [new_boot.outs["sakuraId"], inputs["diskIds"][1]]}
+    provider.update(created.id, created.outs, swapped)
+    assert [str(d["ID"]) for d in fake.objects(ZONE, "server")[created.id]["Disks"]] == swapped["diskIds"]
+
+
+def test_a_half_finished_upload_is_resumed(fake, ftps, tmp_path, monkeypatch):
+    port, home = ftps
+    monkeypatch.setattr(FakeSakura, "handle", _ftp_user(FakeSakura.handle))
+    image = tmp_path / "vyos.qcow2"
+    image.write_bytes(b"QFI\xfb" + bytes(range(256)) * 16)
+    provider = ArchiveProvider()
+    inputs = provider.check({}, base(fake, "router-image", file=str(image), sizeGb=20)).inputs
+    fake.ftp_port = 1  # nothing listens there: the first run's upload fails after the archive exists
+    with pytest.raises(OSError):
+        provider.create(inputs)
+    assert fake.count("archive") == 1
+    fake.ftp_port = port
+    created = provider.create(inputs)
+    assert fake.count("archive") == 1 and fake.objects(ZONE, "archive")[created.id]["Availability"] == "available"
+    assert (home / "vyos.qcow2").read_bytes() == image.read_bytes()
+    assert ("PUT", f"archive/{created.id}/ftp") in fake.log, "the FTP server was opened again"

@@ -5,9 +5,10 @@ Facts and sources: ../shared/reference/sakura-cloud-api.md. What it does:
 - Find queries put the condition JSON raw in the query string, as the API expects.
 - A polite request rate (5 requests/s by default, like the official client).
 - Retries with capped exponential backoff on 503/423 and, for requests that are safe to
-  repeat (GET, PUT, DELETE), on transport errors. A POST that failed in transit may have
-  taken effect, so it is not repeated: it raises `AmbiguousCreate` and the caller looks
-  for the resource by its tags instead of creating a second one.
+  repeat (GET, most PUTs, DELETE), on transport errors. A request that failed in transit
+  may have taken effect; if repeating it is not safe (a POST, a plan change that gives the
+  resource a new ID) it raises `AmbiguousRequest`, and the caller finds out what happened
+  (by tags, by `@previous-id`) instead of doing it twice.
 - Errors carry the API's `error_code`, `error_msg` and the request that failed, never the secret.
 """
 
@@ -41,8 +42,8 @@ class AuthenticationError(SakuraApiError):
     """The API key was rejected; one clear message naming the zone and endpoint."""
 
 
-class AmbiguousCreate(Exception):
-    """A POST failed in transit: the resource may or may not exist now."""
+class AmbiguousRequest(Exception):
+    """A request that is not safe to repeat failed in transit: it may or may not have taken effect."""
 
     def __init__(self, method: str, url: str, cause: Exception):
         self.method, self.url = method, url
@@ -77,6 +78,7 @@ class ClientSettings:
     poll_interval: float = 5.0
     poll_timeout: float = 20 * 60.0
     not_found_grace: float = 30 * 60.0
+    shutdown_timeout: float = 3 * 60.0
 
 
 class _Throttle:
@@ -142,8 +144,14 @@ class SakuraClient:
         finally:
             connection.close()
 
-    def request(self, method: str, path: str, body: Optional[dict] = None, query: Optional[dict] = None) -> dict:
-        """One API call with throttling and retries; returns the decoded JSON body."""
+    def request(self, method: str, path: str, body: Optional[dict] = None, query: Optional[dict] = None,
+                repeatable: Optional[bool] = None) -> dict:
+        """One API call with throttling and retries; returns the decoded JSON body.
+
+        `repeatable` (default: every method but POST) says whether a request lost in transit may be sent again.
+        """
+        if repeatable is None:
+            repeatable = method != "POST"
         url = f"{self.endpoint}/{path}"
         if query is not None:
             url += "?" + json.dumps(query, separators=(",", ":"), sort_keys=True)
@@ -155,8 +163,8 @@ class SakuraClient:
             try:
                 status, raw = self._send(method, url, payload)
             except (OSError, http.client.HTTPException, socket.timeout) as e:
-                if method == "POST":
-                    raise AmbiguousCreate(method, url, e) from e
+                if not repeatable:
+                    raise AmbiguousRequest(method, url, e) from e
                 if attempt >= self.settings.max_retries:
                     raise SakuraApiError(method, url, 0, "transport_error", f"{e.__class__.__name__}: {e}") from e
             else:
@@ -221,9 +229,10 @@ class SakuraClient:
     # -- waiting
 
     def wait_until(self, what: str, fetch: Callable[[], Any], done: Callable[[Any], bool],
-                   failed: Optional[Callable[[Any], Optional[str]]] = None) -> Any:
+                   failed: Optional[Callable[[Any], Optional[str]]] = None, timeout: Optional[float] = None) -> Any:
         """Poll `fetch` until `done`; raise at once when `failed` names a reason, or at the timeout."""
-        deadline = time.monotonic() + self.settings.poll_timeout
+        timeout = self.settings.poll_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
         while True:
             value = fetch()
             if failed is not None and (reason := failed(value)) is not None:
@@ -231,5 +240,5 @@ class SakuraClient:
             if done(value):
                 return value
             if time.monotonic() >= deadline:
-                raise WaitTimeout(f"{what}: not ready after {self.settings.poll_timeout:.0f}s in zone {self.zone}")
+                raise WaitTimeout(f"{what}: not ready after {timeout:.0f}s in zone {self.zone}")
             self.sleep(self.settings.poll_interval)

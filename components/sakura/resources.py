@@ -20,7 +20,6 @@ The dynamic provider process imports this module by name, so Pulumi must run fro
 
 from __future__ import annotations
 
-import dataclasses
 import ftplib
 import hashlib
 import json
@@ -33,7 +32,7 @@ import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
 from . import catalog
-from .client import GLOBAL_ZONE, AmbiguousCreate, ClientSettings, Credentials, SakuraApiError, SakuraClient
+from .client import GLOBAL_ZONE, AmbiguousRequest, ClientSettings, Credentials, SakuraApiError, SakuraClient, WaitTimeout
 
 PREVIOUS_ID_TAG = "@previous-id="
 
@@ -96,8 +95,8 @@ class SakuraProvider(ResourceProvider):
             return found
         try:
             return post()[self.envelope]
-        except (AmbiguousCreate, SakuraApiError) as e:
-            if not isinstance(e, AmbiguousCreate) and not _is_still_creating(e):
+        except (AmbiguousRequest, SakuraApiError) as e:
+            if not isinstance(e, AmbiguousRequest) and not _is_still_creating(e):
                 raise
             return c.wait_until(f"{self.resource} tagged {tags} after an unclear create", lambda: self.find_tagged(c, tags), bool)
 
@@ -119,6 +118,17 @@ class SakuraProvider(ResourceProvider):
                 return None
             current = str(successors[0]["ID"])
         return None
+
+    def change_with_new_id(self, c: SakuraClient, live_id: str, path: str, body: dict) -> str:
+        """A PUT that gives the resource a new ID (plan, bandwidth). The caller has already tagged it
+        `@previous-id=<live_id>`; if the answer is lost, that tag tells whether the change happened."""
+        try:
+            return str(c.request("PUT", path, body, repeatable=False)[self.envelope]["ID"])
+        except AmbiguousRequest:
+            current = c.wait_until(f"{self.resource} {live_id} after an unclear change", lambda: self.live(c, live_id), bool)
+            if str(current["ID"]) != live_id:
+                return str(current["ID"])
+            return str(c.request("PUT", path, body, repeatable=False)[self.envelope]["ID"])
 
     def diff_keys(self, olds: dict, news: dict, keys: tuple[str, ...]) -> list[str]:
         return [k for k in keys if olds.get(k) != news.get(k)]
@@ -195,9 +205,8 @@ class RouterSwitchProvider(SakuraProvider):
         }
 
     def _wait_visible(self, c: SakuraClient, router_id: str) -> dict:
-        grace = dataclasses.replace(c.settings, poll_timeout=c.settings.not_found_grace)
-        waiter = SakuraClient(c.zone, c.credentials, c.root_url, grace, c.sleep)
-        found = waiter.wait_until(f"router {router_id} to answer", lambda: c.get_or_none(f"internet/{router_id}"), bool)
+        found = c.wait_until(f"router {router_id} to answer", lambda: c.get_or_none(f"internet/{router_id}"), bool,
+                             timeout=c.settings.not_found_grace)
         return found["Internet"]
 
     def create(self, props: dict) -> CreateResult:
@@ -225,8 +234,9 @@ class RouterSwitchProvider(SakuraProvider):
         if int(olds["bandwidthMbps"]) != int(news["bandwidthMbps"]):
             keep.append(PREVIOUS_ID_TAG + router_id)
             self.put_metadata(c, router_id, news, keep)
-            changed = c.put(f"internet/{router_id}/bandwidth", {"Internet": {"BandWidthMbps": int(news["bandwidthMbps"])}})
-            router = self._wait_visible(c, str(changed["Internet"]["ID"]))
+            new_id = self.change_with_new_id(c, router_id, f"internet/{router_id}/bandwidth",
+                                             {"Internet": {"BandWidthMbps": int(news["bandwidthMbps"])}})
+            router = self._wait_visible(c, new_id)
             router_id = str(router["ID"])
         self.put_metadata(c, router_id, news, keep)
         return UpdateResult({**news, **self._network(c, router)})
@@ -261,7 +271,7 @@ class SshKeyProvider(SakuraProvider):
             body = {"SSHKey": {"Name": props["name"], "Description": props.get("description", ""), "PublicKey": public_key}}
             try:
                 key = c.post("sshkey", body)["SSHKey"]
-            except AmbiguousCreate:
+            except AmbiguousRequest:
                 key = c.wait_until("SSH key after an unclear create", lambda: [
                     k for k in c.find("sshkey", "SSHKeys", {"Name": props["name"]}) if k.get("PublicKey", "").strip() == public_key
                 ], bool)[0]
@@ -313,17 +323,24 @@ class ArchiveProvider(SakuraProvider):
     def create(self, props: dict) -> CreateResult:
         c = self.client(props)
         tags = self.tags_for(props)
-        found = self.find_tagged(c, tags)
-        if found is None:
+        archive, ftp = self.find_tagged(c, tags), None
+        if archive is None:
             body = {"Archive": {"Name": props["name"], "Description": props.get("description", ""), "Tags": tags,
                                 "SizeMB": int(props["sizeGb"]) * 1024}}
-            answer = c.post("archive", body)
-            found = answer["Archive"]
-            self._upload(answer["FTPServer"], props["file"])
-            c.delete(f"archive/{found['ID']}/ftp")
-        archive = c.wait_until(f"archive {found['ID']} available", lambda: c.get(f"archive/{found['ID']}")["Archive"],
+            try:
+                answer = c.post("archive", body)
+                archive, ftp = answer["Archive"], answer["FTPServer"]
+            except AmbiguousRequest:
+                archive = c.wait_until("archive after an unclear create", lambda: self.find_tagged(c, tags), bool)
+        archive_id = str(archive["ID"])
+        if archive.get("Availability") == "uploading":
+            # New, or left half-uploaded by an earlier run: (re)open its FTP server and upload.
+            ftp = ftp or c.put(f"archive/{archive_id}/ftp", {"ChangePassword": True})["FTPServer"]
+            self._upload(ftp, props["file"])
+            c.delete(f"archive/{archive_id}/ftp")
+        archive = c.wait_until(f"archive {archive_id} available", lambda: c.get(f"archive/{archive_id}")["Archive"],
                                lambda a: a.get("Availability") == "available", _failed_availability)
-        return CreateResult(str(archive["ID"]), {**props, "sakuraId": str(archive["ID"])})
+        return CreateResult(archive_id, {**props, "sakuraId": archive_id})
 
     @staticmethod
     def _upload(server: dict, path: str) -> None:
@@ -498,11 +515,16 @@ class ServerProvider(SakuraProvider):
                             lambda s: (s.get("Instance") or {}).get("Status") == "up" and s.get("Availability") == "available")
 
     def _power_off(self, c: SakuraClient, server_id: str) -> None:
+        """An ACPI shutdown first, so the guest stops cleanly; forced only if it is still up after a while."""
         status = lambda: (c.get(f"server/{server_id}")["Server"].get("Instance") or {}).get("Status")  # noqa: E731
         if status() == "down":
             return
-        self._power(c, "DELETE", server_id, {"Force": True})
-        c.wait_until(f"server {server_id} down", status, lambda s: s == "down")
+        self._power(c, "DELETE", server_id)
+        try:
+            c.wait_until(f"server {server_id} to shut down", status, lambda s: s == "down", timeout=c.settings.shutdown_timeout)
+        except WaitTimeout:
+            self._power(c, "DELETE", server_id, {"Force": True})
+            c.wait_until(f"server {server_id} down", status, lambda s: s == "down")
 
     def read(self, id_: str, props: dict) -> ReadResult:
         server = self.live(self.client(props), props.get("sakuraId", id_))
@@ -526,14 +548,14 @@ class ServerProvider(SakuraProvider):
         if plan_changed or disks_changed:
             self._power_off(c, server_id)
         if disks_changed:
-            for disk_id in olds.get("diskIds") or []:
-                if disk_id not in (news.get("diskIds") or []):
-                    c.delete(f"disk/{disk_id}/to/server")
+            # Everything off, then on in the planned order: the first disk is the one the VM boots from.
+            for disk in server.get("Disks") or []:
+                c.delete(f"disk/{disk['ID']}/to/server")
             self._attach_disks(c, server_id, news.get("diskIds") or [])
         if plan_changed:
             keep.append(PREVIOUS_ID_TAG + server_id)
             self.put_metadata(c, server_id, news, keep)
-            server_id = str(c.put(f"server/{server_id}/plan", self._plan(news))["Server"]["ID"])
+            server_id = self.change_with_new_id(c, server_id, f"server/{server_id}/plan", self._plan(news))
         self.put_metadata(c, server_id, news, keep)
         server = self._power_on(c, server_id)
         return UpdateResult({**news, **self._outputs(server)})
