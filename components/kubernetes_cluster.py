@@ -8,9 +8,11 @@ Order, as dependencies (so `pulumi up` and the tests see the same graph):
 Every join is preceded by its join ticket on another control plane (token and certificates renewed).
 
 Changes later:
-- A node's commands are triggered by its server's and boot disk's Sakura IDs. A replaced VM
-  (servers are delete-before-replace) therefore replaces its `membership` first, whose delete runs
-  the leave script (drain; etcd member removal for a control plane; Node deletion), then its join.
+- A node's commands are triggered by its identity: the Pulumi IDs of its server and boot disk,
+  stable across a resize, new when either is replaced. A replaced VM (servers are
+  delete-before-replace) therefore replaces its `membership` first, whose delete runs the leave
+  script (drain; etcd member removal for a control plane; Node deletion), then its join; the join
+  resets whatever membership the node's disk still records for another identity.
 - Removing a node deletes its membership (the leave script) before its join, prepare and VM.
 - Raising `kubernetes.version` re-runs the upgrade commands in a chain: the bootstrap control plane
   (`kubeadm upgrade apply`), then each other control plane, then each worker, drained and uncordoned.
@@ -52,7 +54,6 @@ from .render.node_scripts import (
     prepare_script,
     upgrade_script,
 )
-from .sakura.resources import Disk, Server
 
 CILIUM_REPOSITORY = "https://helm.cilium.io/"
 TEN_YEARS_HOURS = 10 * 365 * 24
@@ -66,8 +67,6 @@ class KubernetesClusterArgs:
     workers: tuple[str, ...]
     kubernetes_version: str
     cilium_version: str
-    servers: dict[str, Server]
-    boot_disks: dict[str, Disk]
     hosts: dict[str, Host]
     access: SshAccess
     prerequisites: tuple[pulumi.Resource, ...]
@@ -107,15 +106,17 @@ class KubernetesCluster(pulumi.ComponentResource):
         secrets = {BOOTSTRAP_TOKEN: token, CERTIFICATE_KEY: certificate_key.hex,
                    KUBERNETES_CA_KEY: ca_key.private_key_pem, ADMIN_KUBECONFIG: self.kubeconfig}
 
-        def node_triggers(node: str) -> list:
-            """A node's commands are tied to its VM: a replaced server or boot disk replaces them."""
-            return [args.servers[node].sakuraId, args.boot_disks[node].sakuraId]
-
         def run(resource: str, node: str, on: str, text, *, needs: tuple[str, ...] = (), depends_on=(), delete=None,
-                replace_first: bool = False, extra_triggers: tuple = ()):
+                replace_first: bool = False, extra_triggers: tuple = (), tied_to_host: bool = True):
+            """A script about `node` run on host `on`: replaced when the node's VM is (and, if tied, when `on`'s is)."""
+            node_identity = args.hosts[node].identity if on != node else ()
             return run_script(resource, args.hosts[on], args.access, text, secrets={n: secrets[n] for n in needs}, parent=self,
-                              depends_on=depends_on, delete=delete, extra_triggers=node_triggers(node) + list(extra_triggers),
-                              delete_before_replace=replace_first)
+                              depends_on=depends_on, delete=delete, extra_triggers=(*node_identity, *extra_triggers),
+                              delete_before_replace=replace_first, tied_to_host=tied_to_host)
+
+        def identity(node: str) -> pulumi.Output[str]:
+            """What the membership marker on the node records: the IDs of its server and boot disk."""
+            return pulumi.Output.concat(*(v for pair in zip(("vm ", " disk "), args.hosts[node].identity) for v in pair))
 
         other_cp = {node: next(cp for cp in args.control_planes if cp != node) if len(args.control_planes) > 1 else node
                     for node in args.control_planes + args.workers}
@@ -138,13 +139,14 @@ class KubernetesCluster(pulumi.ComponentResource):
             ticket_text = plan.apply(lambda p, n=node: join_ticket_script(p, n))
             artifacts.publish(f"scripts/{node}/join-ticket.sh", "script", ticket_text, host=ticket_host)
             if node == args.bootstrap_node:
-                text = pulumi.Output.all(plan, ca.cert_pem, ca_hash).apply(lambda v: bootstrap_script(v[0], v[1], v[2]))
+                text = pulumi.Output.all(plan, ca.cert_pem, ca_hash, identity(node)).apply(
+                    lambda v: bootstrap_script(v[0], v[1], v[2], v[3]))
                 artifacts.publish(f"scripts/{node}/bootstrap.sh", "script", text, host=node)
                 ticket = run(f"{node}-join-ticket", node, ticket_host, ticket_text, needs=join_secrets)
                 joined[node] = run(f"{node}-join", node, node, text, needs=join_secrets + (KUBERNETES_CA_KEY,),
                                    depends_on=[prepared[node], ticket, *args.prerequisites], replace_first=True)
             else:
-                text = pulumi.Output.all(plan, ca_hash).apply(lambda v, n=node: join_script(v[0], n, v[1]))
+                text = pulumi.Output.all(plan, ca_hash, identity(node)).apply(lambda v, n=node: join_script(v[0], n, v[1], v[2]))
                 artifacts.publish(f"scripts/{node}/join.sh", "script", text, host=node)
                 ticket = run(f"{node}-join-ticket", node, ticket_host, ticket_text, needs=join_secrets,
                              depends_on=[joined[args.bootstrap_node]])
@@ -161,9 +163,9 @@ class KubernetesCluster(pulumi.ComponentResource):
             text = plan.apply(lambda p, n=node: leave_script(p, n, other_cp[n]))
             artifacts.publish(f"scripts/{node}/leave.sh", "script", text, host=other_cp[node])
             after = [joined[node]] + ([previous_membership] if node in args.control_planes and previous_membership else [])
+            # Tied to the node only: replacing the control plane it runs on must not make every node leave.
             membership = run(f"{node}-membership", node, other_cp[node], "true", depends_on=after,
-                             delete=as_command(text, args.hosts[other_cp[node]]),
-                             replace_first=True)
+                             delete=as_command(text, args.hosts[other_cp[node]]), replace_first=True, tied_to_host=False)
             if node in args.control_planes:
                 previous_membership = membership
 

@@ -148,8 +148,10 @@ class FakeCloud(pulumi.runtime.Mocks):
 
     def _server(self, args, state: dict) -> dict:
         nics = state.get("nics") or []
+        # As after a plan change: Sakura's live ID differs from the Pulumi ID (the first one).
         return {
-            **self._with_sakura_id(args, state),
+            "id": fake_sakura_id(self.stack, args.typ, args.name),
+            "sakuraId": fake_sakura_id(self.stack, args.typ, args.name, "after a plan change"),
             "macAddresses": [fake_mac(self.stack, args.name, str(i)) for i in range(len(nics))],
             "instanceStatus": "up",
         }

@@ -13,17 +13,19 @@ import pulumi
 
 from .plan import MachineShape, Plan
 from .remote import VYOS_INTERPRETER, Host, SshAccess, grant_sudo
-from .sakura.resources import Server
+from .sakura.resources import Disk, Server
 
 
-def make_host(shape: MachineShape, plan: pulumi.Output[Plan], server: Server, access: SshAccess, password: pulumi.Input[str],
-              parent: pulumi.Resource, jump: Host | None = None, after: Sequence[pulumi.Resource] = ()) -> Host:
+def make_host(shape: MachineShape, plan: pulumi.Output[Plan], server: Server, boot_disk: Disk, access: SshAccess,
+              password: pulumi.Input[str], parent: pulumi.Resource, jump: Host | None = None,
+              after: Sequence[pulumi.Resource] = ()) -> Host:
     address = plan.apply(lambda p: str(p.machine(shape.name).address))
+    identity = (server.id, boot_disk.id)
     if shape.disk_source.os_tag is None:  # the VyOS router: configured through vbash, no sudo
-        return Host(shape.name, address, shape.ssh_user, jump, (server, *after), VYOS_INTERPRETER)
-    pending = Host(shape.name, address, shape.ssh_user, jump, (server, *after))
+        return Host(shape.name, address, shape.ssh_user, jump, (server, *after), VYOS_INTERPRETER, identity)
+    pending = Host(shape.name, address, shape.ssh_user, jump, (server, *after), identity=identity)
     sudo = grant_sudo(f"{shape.name}-sudo", pending, access, password, parent=parent)
-    return Host(shape.name, address, shape.ssh_user, jump, (sudo,))
+    return Host(shape.name, address, shape.ssh_user, jump, (sudo,), identity=identity)
 
 
 class NodeAccess(pulumi.ComponentResource):
@@ -32,12 +34,12 @@ class NodeAccess(pulumi.ComponentResource):
     hosts: dict[str, Host]
 
     def __init__(self, name: str, shapes: Sequence[MachineShape], plan: pulumi.Output[Plan], servers: dict[str, Server],
-                 access: SshAccess, password: pulumi.Input[str], jump: Host | None = None,
+                 boot_disks: dict[str, Disk], access: SshAccess, password: pulumi.Input[str], jump: Host | None = None,
                  after: Sequence[pulumi.Resource] = (), opts: pulumi.ResourceOptions | None = None):
         super().__init__("contest-k8s:index:NodeAccess", name, None, opts)
         self.hosts = {}
         for shape in shapes:
             private = shape.segments[0] == "private"
-            self.hosts[shape.name] = make_host(shape, plan, servers[shape.name], access, password, self,
+            self.hosts[shape.name] = make_host(shape, plan, servers[shape.name], boot_disks[shape.name], access, password, self,
                                                jump if private else None, after if private else ())
         self.register_outputs({})

@@ -29,7 +29,9 @@ PER_DIAL_TIMEOUT = 10
 
 @dataclass(frozen=True)
 class Host:
-    """Where a script runs: an address and user, the jump host in front of it, what must exist first."""
+    """Where a script runs: an address and user, the jump host in front of it, what must exist first,
+    and its identity (the Pulumi IDs of its server and boot disk: stable across a resize, new when
+    the VM or its disk is replaced, which re-runs every script on it)."""
 
     name: str
     address: pulumi.Input[str]
@@ -37,6 +39,7 @@ class Host:
     jump: Optional["Host"] = None
     ready: tuple[pulumi.Resource, ...] = ()
     interpreter: str = "sudo bash -s"
+    identity: tuple[pulumi.Input[str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,7 @@ def grant_sudo(resource_name: str, host: Host, access: SshAccess, password: pulu
         resource_name,
         connection=access.connection(host),
         create=pulumi.Output.secret(pulumi.Output.from_input(password).apply(grant)),
+        triggers=list(host.identity),
         opts=pulumi.ResourceOptions(parent=parent, depends_on=list(host.ready)),
     )
 
@@ -101,12 +105,12 @@ def run_script(resource_name: str, host: Host, access: SshAccess, text: pulumi.I
                secrets: Optional[Mapping[str, pulumi.Input[str]]] = None,
                delete: Optional[pulumi.Input[str]] = None, parent: pulumi.Resource,
                depends_on: Sequence[pulumi.Resource] = (), extra_triggers: Sequence[pulumi.Input] = (),
-               delete_before_replace: bool = False) -> command.remote.Command:
+               delete_before_replace: bool = False, tied_to_host: bool = True) -> command.remote.Command:
     """Run `text` (reviewable, with `<secret:NAME>` placeholders) on `host`, filling in `secrets`.
 
-    `extra_triggers` replace the command when they change (a node's VM IDs, the Kubernetes version);
-    `delete` runs when the command is deleted or replaced, before the replacement when
-    `delete_before_replace` is set.
+    The command is replaced when its text, its host's identity (unless not `tied_to_host`) or
+    `extra_triggers` (another node's identity, the Kubernetes version) change. `delete` runs when
+    the command is deleted or replaced, before the replacement when `delete_before_replace` is set.
     """
     secrets = dict(secrets or {})
     names = sorted(secrets)
@@ -124,7 +128,7 @@ def run_script(resource_name: str, host: Host, access: SshAccess, text: pulumi.I
         create=host.interpreter,
         stdin=stdin,
         delete=delete,
-        triggers=[pulumi.Output.from_input(text).apply(sha256), *extra_triggers],
+        triggers=[pulumi.Output.from_input(text).apply(sha256), *(host.identity if tied_to_host else ()), *extra_triggers],
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[*host.ready, *list(depends_on)],
                                     delete_before_replace=delete_before_replace),
     )

@@ -48,7 +48,8 @@ def deploy() -> None:
     shapes = {s.name: s for s in machine_shapes(loaded)}
     router_host, router_ready = None, ()
     if c.layers.edge:
-        router_access = NodeAccess("router-access", [shapes[ROUTER_NAME]], plan, machines.servers, access, login_password)
+        router_access = NodeAccess("router-access", [shapes[ROUTER_NAME]], plan, machines.servers, machines.boot_disks, access,
+                                   login_password)
         router_host = router_access.hosts[ROUTER_NAME]
         edge = EdgeRouter("edge", EdgeRouterArgs(plan, c.router.flavor, router_host, access,
                                                  tuple(sorted(c.wireguard.cluster_peers.items()))))
@@ -62,8 +63,8 @@ def deploy() -> None:
         (role("control-plane") + role("worker") if c.layers.kubernetes else ())
     if not reached:
         return  # e.g. the sandbox zone, where VMs never boot: nothing but the VM layer
-    nodes = NodeAccess("node-access", [shapes[n] for n in reached], plan, machines.servers, access, login_password,
-                       jump=router_host, after=router_ready)
+    nodes = NodeAccess("node-access", [shapes[n] for n in reached], plan, machines.servers, machines.boot_disks, access,
+                       login_password, jump=router_host, after=router_ready)
 
     if c.layers.api_load_balancer:
         api = ApiLoadBalancer("api-endpoint", ApiLoadBalancerArgs(plan, {n: nodes.hosts[n] for n in role("api-lb")}, access))
@@ -79,8 +80,6 @@ def deploy() -> None:
             workers=role("worker"),
             kubernetes_version=c.kubernetes.version,
             cilium_version=c.kubernetes.cilium_version,
-            servers=machines.servers,
-            boot_disks=machines.boot_disks,
             hosts=nodes.hosts,
             access=access,
             prerequisites=(*router_ready, *api.setups.values()),

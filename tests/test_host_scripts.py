@@ -66,7 +66,7 @@ STUBS = {
         case "$1" in
           init) mkdir -p /etc/kubernetes && echo fake > /etc/kubernetes/admin.conf && echo fake > /etc/kubernetes/kubelet.conf ;;
           join) mkdir -p /etc/kubernetes && echo fake > /etc/kubernetes/kubelet.conf ;;
-          reset) rm -rf /etc/kubernetes/manifests /etc/kubernetes/bootstrap-kubelet.conf ;;
+          reset) rm -rf /etc/kubernetes/manifests /etc/kubernetes/*.conf ;;
         esac""",
 }
 LOGGED = ("apt-mark", "systemctl", "modprobe", "sysctl", "swapoff", "netplan", "haproxy", "keepalived", "nft",
@@ -190,11 +190,19 @@ def test_join_runs_kubeadm_join_once(prd, tmp_path):
     assert not any(c.startswith("kubeadm reset") for c in result[0])
 
 
+def test_a_disk_from_a_replaced_vm_is_reset_and_joins_again(prd, tmp_path):
+    """The server was replaced but kept its disk: the marker names the old VM, so the node starts clean."""
+    result = run_twice(tmp_path, filled(prd.artifact("scripts/worker-2/join.sh")), _nic(prd, "worker-2"),
+                       leftovers=("kubernetes/contest-k8s/member", "kubernetes/kubelet.conf"))
+    assert [c.split()[1] for c in result[0] if c.startswith("kubeadm ")] == ["reset", "join"]
+    assert [c for c in result[1] if c.startswith("kubeadm ")] == []
+
+
 def test_an_interrupted_join_is_reset_before_the_retry(prd, tmp_path):
     result = run_twice(tmp_path, filled(prd.artifact("scripts/cp-2/join.sh")), _nic(prd, "cp-2"),
                        leftovers=("kubernetes/manifests/kube-apiserver.yaml",))
     kubeadm = [c.split()[1] for c in result[0] if c.startswith("kubeadm ")]
-    assert kubeadm == ["reset", "join"] and "resetting what an earlier attempt left" in result[4][0]
+    assert kubeadm == ["reset", "join"] and "resetting what an earlier attempt or membership left" in result[4][0]
     assert [c for c in result[1] if c.startswith("kubeadm ")] == []
 
 

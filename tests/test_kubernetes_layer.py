@@ -195,9 +195,11 @@ def test_node_commands_follow_their_vm(prd_graph):
     assert server.delete_before_replace, "a replaced VM is deleted first, after its node left the cluster"
     from components.mocking import fake_sakura_id
     vm_ids = {fake_sakura_id("prd", server.type, "worker-2"), fake_sakura_id("prd", disk.type, "worker-2-boot")}
-    for suffix in ("prepare", "join", "membership", "upgrade"):
+    live_id = fake_sakura_id("prd", server.type, "worker-2", "after a plan change")
+    for suffix in ("sudo", "prepare", "join", "membership", "upgrade"):
         command = run.named(f"worker-2-{suffix}", "Command")
         assert vm_ids <= set(command.inputs["triggers"]), suffix
+        assert live_id not in command.inputs["triggers"], "a resize changes Sakura's ID but must not look like a new VM"
     for suffix in ("join", "membership"):
         assert run.named(f"worker-2-{suffix}", "Command").delete_before_replace, suffix
 
@@ -293,3 +295,23 @@ def test_every_host_is_reached_the_right_way(stack_runs):
     router = run.named("router-config", "Command")
     assert router.inputs["create"].endswith('/bin/vbash "$f"; rc=$?; rm -f "$f"; exit $rc')
     assert run.named("cp-1-prepare", "Command").inputs["create"] == "sudo bash -s"
+
+
+def test_resizing_nodes_changes_only_their_servers(stack_runs, tmp_path):
+    before = stack_runs["prd"]
+    after = run_stack("prd", write_stack(tmp_path, "prd", lambda c: c[K + "workers"]["size"].update(cpu=12, memoryGb=48)))
+    old, new = _graph_inputs(before), _graph_inputs(after)
+    assert {before.by_urn(u).name for u in old if old[u] != new[u]} == {"worker-1", "worker-2", "worker-3"}
+
+
+def test_replacing_a_vm_re_runs_everything_on_it(stack_runs):
+    run = stack_runs["prd"]
+    from components.mocking import fake_sakura_id
+    for host, commands in (("router", ("router-config", "router-bgp")), ("lb-1", ("lb-1-sudo", "lb-1-api-lb"))):
+        server = run.named(host, "sakura:Server")
+        for name in commands:
+            assert fake_sakura_id("prd", server.type, host) in run.named(name, "Command").inputs["triggers"], name
+    membership = run.named("worker-1-membership", "Command")
+    cp1 = run.named("cp-1", "sakura:Server")
+    assert fake_sakura_id("prd", cp1.type, "cp-1") not in membership.inputs["triggers"], \
+        "replacing the control plane a leave runs on must not make the node leave"

@@ -4,8 +4,9 @@ Every script is safe to run twice (see `render.shell`), and each one's job is na
 - prepare: the OS (NIC check, swap off, modules, sysctls, containerd with the systemd cgroup driver,
   routes the topology needs); it does not depend on the Kubernetes version;
 - init (bootstrap control plane) / join: the pinned kubelet/kubeadm/kubectl if none are installed,
-  then `kubeadm init|join --config`, skipped when the node already belongs to the cluster, after a
-  `kubeadm reset` of whatever an earlier attempt that stopped halfway left behind;
+  then `kubeadm init|join --config`. A marker written only after kubeadm succeeded records the VM's
+  identity; the script does nothing when it matches, and otherwise first resets whatever kubeadm
+  left (an attempt that stopped halfway, or the membership of a VM this disk used to belong to);
 - join ticket (on the bootstrap control plane, before each join): the bootstrap token exists again,
   and for a control plane the shared certificates are uploaded again (they expire after 2 hours);
 - upgrade: only when the node's kubelet is older than the plan's version: kubeadm first, then
@@ -22,18 +23,29 @@ from .secrets import secret
 from .shell import put, script
 
 KUBERNETES_CA_KEY = "kubernetes-ca-key"
-# What an init or join that stopped halfway leaves behind; a retry resets it before starting again.
-PARTIAL_STATE = ("/etc/kubernetes/manifests/kube-apiserver.yaml", "/etc/kubernetes/bootstrap-kubelet.conf", "/var/lib/etcd/member")
+MEMBER_MARKER = "/etc/kubernetes/contest-k8s/member"
+# What kubeadm leaves on a node, from an attempt that stopped halfway or a membership of another identity.
+KUBEADM_STATE = ("/etc/kubernetes/admin.conf", "/etc/kubernetes/super-admin.conf", "/etc/kubernetes/kubelet.conf",
+                 "/etc/kubernetes/bootstrap-kubelet.conf", "/etc/kubernetes/manifests/kube-apiserver.yaml", "/var/lib/etcd/member")
 
 
-def _reset_partial() -> str:
-    tests = " || ".join(f"[ -e {path} ]" for path in PARTIAL_STATE)
+def _membership_guard(node: str, identity: str) -> str:
+    """Done when the marker (written only after kubeadm succeeded) names this VM; otherwise start clean."""
+    leftovers = " || ".join(f"[ -e {path} ]" for path in KUBEADM_STATE)
     return f"""\
-if {tests}; then
-  echo "contest-k8s: resetting what an earlier attempt left on $(hostname)"
+if [ "$(cat {MEMBER_MARKER} 2>/dev/null)" = "{identity}" ]; then
+  echo "contest-k8s: {node} already belongs to the cluster; nothing to do"
+  exit 0
+fi
+if {leftovers}; then
+  echo "contest-k8s: resetting what an earlier attempt or membership left on {node}"
   kubeadm reset -f >/dev/null
 fi
 """
+
+
+def _mark_member(identity: str) -> str:
+    return f"install -d -m 0700 {KUBEADM_DIR}\necho '{identity}' > {MEMBER_MARKER}\n"
 ADMIN_KUBECONFIG = "admin-kubeconfig"
 KUBEADM_DIR = "/etc/kubernetes/contest-k8s"
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
@@ -116,16 +128,12 @@ systemctl enable --quiet kubelet
 """
 
 
-def bootstrap_script(plan: Plan, ca_cert_pem: str, ca_hash: str) -> str:
+def bootstrap_script(plan: Plan, ca_cert_pem: str, ca_hash: str, identity: str) -> str:
     """On the bootstrap control plane: `kubeadm init` on day one; a control-plane join when the API already answers."""
     node = plan.kubernetes.bootstrap_node
     body = f"""\
 {_packages(plan)}
-if [ -f {ADMIN_CONF} ] || [ -f /etc/kubernetes/kubelet.conf ]; then
-  echo "contest-k8s: {node} already belongs to the cluster; nothing to do"
-  exit 0
-fi
-{_reset_partial()}{put("/etc/kubernetes/pki/ca.crt", "0644", ca_cert_pem)}
+{_membership_guard(node, identity)}{put("/etc/kubernetes/pki/ca.crt", "0644", ca_cert_pem)}
 {put("/etc/kubernetes/pki/ca.key", "0600", secret(KUBERNETES_CA_KEY))}
 {put(f"{KUBEADM_DIR}/init.yaml", "0600", init_config(plan))}
 {put(f"{KUBEADM_DIR}/join.yaml", "0600", join_config(plan, node, ca_hash))}
@@ -137,21 +145,17 @@ else
   kubeadm init --config {KUBEADM_DIR}/init.yaml --upload-certs --skip-token-print >/dev/null
   echo "contest-k8s: {node} initialized the cluster"
 fi
-"""
+{_mark_member(identity)}"""
     return script(f"Bootstrap control plane {node} ({plan.stack}): kubeadm init, or join if the cluster exists.", body)
 
 
-def join_script(plan: Plan, node: str, ca_hash: str) -> str:
+def join_script(plan: Plan, node: str, ca_hash: str, identity: str) -> str:
     body = f"""\
 {_packages(plan)}
-if [ -f /etc/kubernetes/kubelet.conf ]; then
-  echo "contest-k8s: {node} already belongs to the cluster; nothing to do"
-  exit 0
-fi
-{_reset_partial()}{put(f"{KUBEADM_DIR}/join.yaml", "0600", join_config(plan, node, ca_hash))}
+{_membership_guard(node, identity)}{put(f"{KUBEADM_DIR}/join.yaml", "0600", join_config(plan, node, ca_hash))}
 kubeadm join --config {KUBEADM_DIR}/join.yaml >/dev/null
 echo "contest-k8s: {node} joined"
-"""
+{_mark_member(identity)}"""
     return script(f"kubeadm join of {node} ({plan.stack}).", body)
 
 
