@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime
 import ipaddress
+import re
 import shutil
 import subprocess
 import sys
@@ -306,3 +307,50 @@ def test_bgp_ecmp_over_every_worker_and_failover_within_1s(frr_dev, workdir, cap
     assert all(f"nexthop via {a} " in route for a in workers.values()), route
     assert lost is not None and lost <= 1.0, f"still 3 next hops {lost}s after a speaker died"
     assert leaked == "", "the router must not learn anything but MetalLB pool addresses"
+
+
+def test_a_worker_reaches_the_api_endpoint_through_the_router(frr_dev, tls_cert, workdir, capsys):
+    """The topology's routing, from rendered files: the worker's default route is the router, the router
+    forwards (sysctl, nftables as rendered), the load balancer sends its replies back via the router
+    (its rendered netplan routes). Without those routes the same request fails."""
+    require_root()
+    require_tools("haproxy", "nft", "sysctl")
+    run, _ = frr_dev
+    nodes, plen = run.outputs["nodes"], prefix_len(run)
+    private = ipaddress.ip_network(run.outputs["wireguard"]["routedPrefixes"][0])
+    router_private = f"{private.network_address + 1}/{private.prefixlen}"
+    with Lab("r", workdir) as lab:
+        lab.switch("glb")
+        lab.switch("prv")
+        lab.attach("router", "ens3", f"{nodes['router']}/{plen}", "glb")
+        lab.attach("router", "ens4", router_private, "prv")
+        lab.attach("lb-1", "ens3", f"{nodes['lb-1']}/{plen}", "glb")
+        lab.attach("cp-1", "ens3", f"{nodes['cp-1']}/{plen}", "glb")
+        lab.attach("worker-1", "ens3", f"{nodes['worker-1']}/{private.prefixlen}", "prv")
+        lab.ip("worker-1", "route", "add", "default", "via", router_private.split("/")[0])
+        for line in artifact(run, "router/router/apply-base.sh").split("60-contest-k8s-router.conf 0644 <<'CONTEST_K8S_EOF'; then\n")[1] \
+                .split("CONTEST_K8S_EOF")[0].splitlines():
+            if line and not line.startswith("#"):
+                lab.exec("router", "sysctl", "-qw", line.replace(" = ", "="))
+        (workdir / "nat.nft").write_text(artifact(run, "router/router/nftables.conf"))
+        lab.exec("router", "nft", "-f", str(workdir / "nat.nft"))
+        lab.start("cp-1", sys.executable, str(HELPERS / "fake_apiserver.py"), "cp-1", str(tls_cert), log="cp-1.log")
+        (workdir / "haproxy.cfg").write_text(artifact(run, "haproxy/lb-1/haproxy.cfg"))
+        lab.start("lb-1", "haproxy", "-db", "-f", str(workdir / "haproxy.cfg"), log="haproxy.log")
+        assert wait_for(lambda: backend_status(lab, "lb-1").get("cp-1") == "UP", 15)
+
+        def ask() -> str:
+            result = lab.exec("worker-1", sys.executable, "-c", (
+                "import http.client, ssl; c = ssl._create_unverified_context(); "
+                f"h = http.client.HTTPSConnection('{nodes['lb-1']}', 6443, timeout=2, context=c); h.request('GET', '/'); "
+                "print(h.getresponse().read().decode())"), check=False)
+            return result.stdout.strip() or "ERR"
+
+        without_routes = ask()
+        routes = re.findall(r"- to: (\S+)\n\s+via: (\S+)", artifact(run, "scripts/lb-1/setup-api-lb.sh"))
+        for network, via in routes:
+            lab.ip("lb-1", "route", "add", network, "via", via)
+        with_routes = ask()
+    report(capsys, f"routing: worker -> API endpoint without the LB's routes: {without_routes}; with them: {with_routes}")
+    assert without_routes == "ERR"
+    assert with_routes == "cp-1"

@@ -315,3 +315,15 @@ def test_replacing_a_vm_re_runs_everything_on_it(stack_runs):
     cp1 = run.named("cp-1", "sakura:Server")
     assert fake_sakura_id("prd", cp1.type, "cp-1") not in membership.inputs["triggers"], \
         "replacing the control plane a leave runs on must not make the node leave"
+
+
+def test_every_node_on_the_global_segment_routes_the_private_side_through_the_router(stack_runs):
+    """Workers and venue clients reach the VIP and the control planes: the replies must go back via the router."""
+    run = stack_runs["prd"]
+    router = run.outputs["nodes"]["router"]
+    for node, script in (("lb-1", "setup-api-lb.sh"), ("lb-2", "setup-api-lb.sh"), ("cp-1", "prepare.sh"), ("cp-3", "prepare.sh")):
+        text = run.artifact(f"scripts/{node}/{script}")
+        routes = dict(re.findall(r"- to: (\S+)\n\s+via: (\S+)", text))
+        assert routes == {"10.1.0.0/24": router, "10.1.1.0/24": router, "10.255.0.0/24": router, "172.16.0.0/16": router}, node
+        assert "netplan apply" in text
+    assert "- to:" not in run.artifact("scripts/worker-1/prepare.sh"), "workers use the router as their default gateway"
