@@ -57,8 +57,8 @@ class EdgeRouter(pulumi.ComponentResource):
             bgp_cmds = plan.apply(vyos_bgp_commands)
             artifacts.publish("router/router/base.vyos", "router", base_cmds.apply(_lines), host="router")
             artifacts.publish("router/router/bgp.vyos", "router", bgp_cmds.apply(_lines), host="router")
-            base = pulumi.Output.all(plan, base_cmds).apply(lambda v: vyos_apply_script("base", base_subtrees(v[0]), v[1]))
-            bgp = bgp_cmds.apply(lambda c: vyos_apply_script("BGP", BGP_SUBTREES, c))
+            base = pulumi.Output.all(plan, base_cmds).apply(lambda v: vyos_apply_script("base configuration", base_subtrees(v[0]), v[1]))
+            bgp = bgp_cmds.apply(lambda c: vyos_apply_script("BGP configuration", BGP_SUBTREES, c))
         else:
             artifacts.publish("router/router/frr.conf", "router", plan.apply(frr_conf), host="router")
             artifacts.publish("router/router/nftables.conf", "router", plan.apply(nftables_conf), host="router")

@@ -13,6 +13,7 @@ import yaml
 from components.config import PROJECT
 from components.mocking import fake_random_bytes
 from components.render.keepalived import check_script
+from components.render.vyos import REJECTED
 from components.render.wireguard import ClusterPeer, public_key, venue_conf
 
 from .checks import tools
@@ -146,7 +147,7 @@ def vyos_lines(run) -> list[str]:
     for part in ("base", "bgp"):
         commands = dict(texts(run))[f"router/router/{part}.vyos"].splitlines()
         script = dict(texts(run))[f"router/router/apply-{part}.sh"]
-        assert [line for line in script.splitlines() if line.startswith("set ")] == commands, \
+        assert [line.removesuffix(REJECTED) for line in script.splitlines() if line.startswith("set ")] == commands, \
             f"apply-{part}.sh must apply exactly the rendered commands"
         lines += commands
     return [filled(line) for line in lines]

@@ -23,6 +23,9 @@ from .netns import Lab
 
 STUBS = {
     "apt-get": r"""
+        args=()
+        while [ $# -gt 0 ]; do if [ "$1" = -o ]; then shift 2; else args+=("$1"); shift; fi; done
+        set -- "${args[@]}"
         echo "apt-get $*" >> "$STUB_LOG"
         if [ "$1" = install ] || [ "$2" = install ] || [ "$3" = install ]; then
           for arg in "$@"; do
@@ -92,7 +95,8 @@ def _tree(upper: Path) -> dict[str, str]:
 
 
 def run_twice(workdir: Path, script: str, interfaces: dict[str, str], installed: str = "",
-              api_answers: bool = False, etcd_down: bool = False, leftovers: tuple[str, ...] = ()) -> tuple[list, list, dict, dict, list]:
+              api_answers: bool = False, etcd_down: bool = False, leftovers: tuple[str, ...] = (),
+              opt_files: dict[str, str] | None = None, runs: int = 2) -> tuple[list, list, dict, dict, list]:
     """Run `script` twice; return each run's logged commands and the overlay files after each run, and its output."""
     require_root()
     require_tools("bash", "unshare")
@@ -112,17 +116,27 @@ def run_twice(workdir: Path, script: str, interfaces: dict[str, str], installed:
         (upper / leftover).write_text("left behind")
     path = workdir / "script.sh"
     path.write_text(script)
+    mount_opt = ""
+    if opt_files:  # files that appear under /opt for the script only (an overlay, like /etc)
+        opt_upper, opt_work = workdir / "opt-upper", workdir / "opt-work"
+        for name, content in opt_files.items():
+            (opt_upper / name).parent.mkdir(parents=True, exist_ok=True)
+            (opt_upper / name).write_text(content)
+        opt_work.mkdir()
+        mount_opt = f"mount -t overlay overlay -o lowerdir=/opt,upperdir={opt_upper},workdir={opt_work} /opt && "
     logs, trees, outputs = [], [], []
     with Lab("i", workdir) as lab:
         lab.switch("sw")
         for ifname, address in interfaces.items():
             lab.attach("node", ifname, address, "sw")
-        for run in (1, 2):
+        for run in range(1, runs + 1):
             log = workdir / f"run{run}.log"
             log.touch()
-            command = (f"mount -t overlay overlay -o lowerdir=/etc,upperdir={upper},workdir={work} /etc && "
+            command = (f"mount -t overlay overlay -o lowerdir=/etc,upperdir={upper},workdir={work} /etc && {mount_opt}"
                        f"STUB_LOG={log} STUB_STATE={state} PATH={stubs}:/usr/sbin:/usr/bin:/sbin:/bin bash {path}")
             result = lab.exec("node", "sh", "-c", command, check=False, timeout=120)
+            if runs == 1:
+                return log.read_text().splitlines(), [], {}, {}, [result.stdout + result.stderr, str(result.returncode)]
             assert result.returncode == 0, f"run {run} failed:\n{result.stdout}\n{result.stderr}"
             outputs.append(result.stdout)
             logs.append(log.read_text().splitlines())
@@ -271,3 +285,29 @@ def test_sudo_grant_uses_the_disk_edit_password_once(prd, tmp_path):
     (tmp_path / "wrong").mkdir()
     with pytest.raises(AssertionError, match="wrong password"):
         run_twice(tmp_path / "wrong", wrong, _nic(prd, "cp-1"))
+
+
+VYOS_TEMPLATE = r"""
+# A stand-in for VyOS's script template: configuration commands that log, and reject any value 'bad'.
+configure() { echo "configure" >> "$STUB_LOG"; }
+delete() { echo "delete $*" >> "$STUB_LOG"; return 1; }
+set() { echo "set $*" >> "$STUB_LOG"; case "$*" in *bad*) return 1 ;; esac; }
+commit() { echo "commit" >> "$STUB_LOG"; }
+save() { echo "save" >> "$STUB_LOG"; }
+"""
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_vyos_script_commits_all_or_nothing(prd, tmp_path, broken):
+    script = prd.artifact("router/router/apply-bgp.sh")
+    if broken:
+        script = script.replace("remote-as '65021'", "remote-as 'bad'", 1)
+    log, _, _, _, (output, status) = run_twice(tmp_path, script, _nic(prd, "router"), runs=1,
+                                               opt_files={"vyatta/etc/functions/script-template": VYOS_TEMPLATE})
+    sets = [line for line in log if line.startswith("set ")]
+    assert len(sets) == script.count("\nset "), "every set is tried, after the owned subtrees were deleted"
+    assert log.index("delete protocols bgp") < log.index(sets[0])
+    if broken:
+        assert status == "1" and "commit" not in log and "rejected 1 commands of the BGP configuration" in output
+    else:
+        assert status == "0" and log[-2:] == ["commit", "save"]

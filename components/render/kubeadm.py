@@ -77,8 +77,6 @@ def cluster_configuration(plan: Plan) -> dict:
                 "default-unreachable-toleration-seconds": k.unreachable_toleration_seconds,
             }),
         },
-        "controllerManager": {"extraArgs": _args({"bind-address": "0.0.0.0"})},
-        "scheduler": {"extraArgs": _args({"bind-address": "0.0.0.0"})},
         "etcd": {"local": {"dataDir": "/var/lib/etcd"}},
     }
 
@@ -89,7 +87,6 @@ def kube_proxy_configuration(plan: Plan) -> dict:
         "kind": "KubeProxyConfiguration",
         "mode": "iptables",
         "clusterCIDR": str(plan.kubernetes.pod_cidr),
-        "metricsBindAddress": "0.0.0.0:10249",
     }
 
 

@@ -100,15 +100,18 @@ def _packages(plan: Plan) -> str:
     """The apt repository for the plan's minor version and, on a fresh node, the pinned packages."""
     k = plan.kubernetes
     repo = f"deb [signed-by=/etc/apt/keyrings/kubernetes-{k.minor}.gpg] https://pkgs.k8s.io/core:/stable:/v{k.minor}/deb/ /\n"
+    keyring = f"/etc/apt/keyrings/kubernetes-{k.minor}.gpg"
     return f"""\
-if [ ! -s /etc/apt/keyrings/kubernetes-{k.minor}.gpg ]; then
-  install -d -m 0755 /etc/apt/keyrings
-  curl -fsSL https://pkgs.k8s.io/core:/stable:/v{k.minor}/deb/Release.key | gpg --dearmor -o /etc/apt/keyrings/kubernetes-{k.minor}.gpg
+if [ ! -s {keyring} ]; then
+  key=$(mktemp)
+  curl -fsSL https://pkgs.k8s.io/core:/stable:/v{k.minor}/deb/Release.key | gpg --batch --yes --dearmor -o "$key"
+  install -D -m 0644 "$key" {keyring}
+  rm -f "$key"
 fi
-{put("/etc/apt/sources.list.d/kubernetes.list", "0644", repo, "apt-get update -qq")}
+{put("/etc/apt/sources.list.d/kubernetes.list", "0644", repo, "apt_get update -qq")}
 if ! dpkg-query -W -f='${{Status}}' kubeadm 2>/dev/null | grep -q "ok installed"; then
-  apt-get update -qq
-  apt-get install -y -qq kubelet='{k.version}-*' kubeadm='{k.version}-*' kubectl='{k.version}-*'
+  apt_get update -qq
+  apt_get install -y -qq kubelet='{k.version}-*' kubeadm='{k.version}-*' kubectl='{k.version}-*'
   apt-mark hold kubelet kubeadm kubectl >/dev/null
 fi
 systemctl enable --quiet kubelet
@@ -192,13 +195,14 @@ if [ "$current" = "$target" ]; then
 fi
 {kubeconfig}
 {_packages(plan)}
+apt_get update -qq
 apt-mark unhold kubeadm >/dev/null
-apt-get install -y -qq kubeadm="$target-*"
+apt_get install -y -qq kubeadm="$target-*"
 apt-mark hold kubeadm >/dev/null
 {step}
 kubectl drain {node} --ignore-daemonsets --delete-emptydir-data --timeout=10m
 apt-mark unhold kubelet kubectl >/dev/null
-apt-get install -y -qq kubelet="$target-*" kubectl="$target-*"
+apt_get install -y -qq kubelet="$target-*" kubectl="$target-*"
 apt-mark hold kubelet kubectl >/dev/null
 systemctl daemon-reload
 systemctl restart kubelet
@@ -238,7 +242,8 @@ if kubectl get node {node} >/dev/null 2>&1; then
   kubectl drain {node} --ignore-daemonsets --delete-emptydir-data --force --timeout=5m \\
     || echo "contest-k8s: drain of {node} did not finish; continuing" >&2
 fi
-{etcd}kubectl delete node {node} --ignore-not-found
+{etcd}kubectl delete node {node} --ignore-not-found \\
+  || echo "contest-k8s: the API does not answer; the Node object of {node} is left behind" >&2
 echo "contest-k8s: {node} left the cluster"
 """
     return script(f"Removal of {node} from the cluster ({plan.stack}); runs on {on}.", body)

@@ -4,6 +4,8 @@ Every script the program runs on a host starts with `prelude`, which defines:
 - `put PATH MODE [CHECK...]` writes stdin to PATH only if it differs and returns 1 when nothing
   changed, so `if put ...; then reload; fi` restarts a service only on a real change (a second run
   changes nothing); with CHECK, the new file must pass `CHECK... NEWFILE` first or nothing is replaced;
+- `apt_get ...` is apt-get that waits for the dpkg lock (held by unattended-upgrades right after a
+  VM boots) instead of failing;
 - `need PKG...` installs only missing packages;
 - `expect_nic NAME ADDRESS` stops with a clear message when the planned NIC name does not hold the
   planned address (NIC names are checked, never guessed).
@@ -20,8 +22,8 @@ umask 022
 put() {
   local path=$1 mode=$2 tmp
   shift 2
-  tmp=$(mktemp)
-  cat > "$tmp"
+  tmp=$(mktemp) || exit 5
+  cat > "$tmp" || exit 5
   if [ -f "$path" ] && cmp -s "$tmp" "$path" && [ "$(stat -c %a "$path")" = "${mode#0}" ]; then
     rm -f "$tmp"
     return 1
@@ -31,9 +33,14 @@ put() {
     rm -f "$tmp"
     exit 4
   fi
-  install -D -m "$mode" "$tmp" "$path"
+  # put runs inside `if`, where errexit is off: a failed install must stop the script itself
+  install -D -m "$mode" "$tmp" "$path" || { echo "contest-k8s: cannot write $path" >&2; exit 5; }
   rm -f "$tmp"
   echo "contest-k8s: wrote $path"
+}
+
+apt_get() {
+  apt-get -o DPkg::Lock::Timeout=600 "$@"
 }
 
 need() {
@@ -42,8 +49,8 @@ need() {
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
   done
   if [ "${#missing[@]}" -gt 0 ]; then
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    apt_get update -qq
+    apt_get install -y -qq --no-install-recommends "${missing[@]}"
   fi
 }
 

@@ -117,10 +117,18 @@ def vyos_bgp_commands(plan: Plan) -> list[str]:
     return cmds
 
 
+REJECTED = " || rejected=$((rejected + 1))"
+
+
 def vyos_apply_script(what: str, owned: tuple[str, ...], commands: list[str]) -> str:
-    """vbash script: replace the `owned` subtrees with `commands`, commit (a no-op when nothing changed), save."""
-    deletes = "\n".join(f"delete {subtree}" for subtree in owned)
-    sets = "\n".join(commands)
+    """vbash script: replace the `owned` subtrees with `commands`, commit (a no-op when nothing changed), save.
+
+    A `set` that VyOS rejects stops the script before `commit`, so a partial config is never
+    committed (the uncommitted session is discarded). A `delete` of a subtree that does not exist
+    yet fails harmlessly on the first run and is not counted.
+    """
+    deletes = "\n".join(f"delete {subtree} >/dev/null 2>&1 || true" for subtree in owned)
+    sets = "\n".join(command + REJECTED for command in commands)
     return f"""\
 #!/bin/vbash
 # shellcheck shell=bash disable=SC2121
@@ -129,9 +137,14 @@ def vyos_apply_script(what: str, owned: tuple[str, ...], commands: list[str]) ->
 # shellcheck source=/dev/null
 source /opt/vyatta/etc/functions/script-template
 configure
+rejected=0
 {deletes}
 {sets}
-commit
+if [ "$rejected" -ne 0 ]; then
+  echo "contest-k8s: VyOS rejected $rejected commands of the {what}; nothing was committed" >&2
+  exit 1
+fi
+commit || exit 1
 save
 exit
 """
