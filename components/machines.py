@@ -56,8 +56,10 @@ class ClusterMachines(pulumi.ComponentResource):
         self.servers: dict[str, Server] = {}
         self.boot_disks: dict[str, Disk] = {}
         # A VM is deleted before its replacement is made, so the node leaves the cluster (drain, etcd
-        # member removal) before anything with its name joins again.
-        server_opts = pulumi.ResourceOptions(parent=self, delete_before_replace=True)
+        # member removal) before anything with its name joins again. Control planes, and the two load
+        # balancers, are chained: a size change power-cycles them one at a time, never the whole etcd
+        # quorum or both ends of the VIP at once.
+        previous_of_role: dict[str, Server] = {}
         for shape in machine_shapes(loaded):
             node_tags = (f"node={shape.name}", f"role={shape.role}")
             source = self._source(shape, common, child)
@@ -81,7 +83,10 @@ class ClusterMachines(pulumi.ComponentResource):
                 disk_ids.append(data.sakuraId)
             spec = ServerSpec(f"{stack}-{shape.name}", shape.name, shape.cpu, shape.memory_gb,
                               tuple(switch_ids[s] for s in shape.segments), tuple(disk_ids))
-            self.servers[shape.name] = Server(shape.name, common(shape.name, *node_tags), spec, server_opts)
+            chained = [previous_of_role[shape.role]] if shape.role in ("control-plane", "api-lb") and shape.role in previous_of_role else []
+            self.servers[shape.name] = Server(shape.name, common(shape.name, *node_tags), spec,
+                                              pulumi.ResourceOptions(parent=self, delete_before_replace=True, depends_on=chained))
+            previous_of_role[shape.role] = self.servers[shape.name]
 
         artifacts.publish("sakura/inventory.json", "sakura", self.plan.apply(lambda p: inventory_json(p, tags)))
         self.register_outputs({})

@@ -71,9 +71,17 @@ def test_vm_layer_counts_sizes_nics_tags_and_protection(stack_runs, stack):
 
 def test_node_resources_depend_only_on_what_they_use(stack_runs):
     run = stack_runs["dev"]
-    server = run.named("worker-1", "sakura:Server")
-    names = {run.by_urn(u).name for u in server.depends_on}
-    assert names == {"worker-1-boot", "worker-1-data", "private-switch"}
+    for worker in ("worker-1", "worker-2"):
+        server = run.named(worker, "sakura:Server")
+        assert {run.by_urn(u).name for u in server.depends_on} == {f"{worker}-boot", f"{worker}-data", "private-switch"}
+
+
+def test_control_planes_and_load_balancers_change_one_at_a_time(stack_runs):
+    """A size change power-cycles VMs; never all of etcd's members, nor both ends of the VIP, at once."""
+    run = stack_runs["prd"]
+    deps = {n: {run.by_urn(u).name for u in run.named(n, "sakura:Server").depends_on} for n in ("cp-1", "cp-2", "cp-3", "lb-1", "lb-2")}
+    assert "cp-1" in deps["cp-2"] and "cp-2" in deps["cp-3"] and "lb-1" in deps["lb-2"]
+    assert not {"cp-2", "cp-3"} & deps["cp-1"] and "lb-2" not in deps["lb-1"]
 
 
 def _create_vm_layer(run: ProgramRun, fake: FakeSakura, image) -> dict[str, dict]:
