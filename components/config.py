@@ -456,6 +456,9 @@ def validate(c: StackConfig) -> list[Problem]:
         fail("nodeNicNames", list(c.node_nic_names), "two distinct interface names (first and second NIC), like [ens3, ens4]")
 
     layers = c.layers
+    if c.zone in catalog.SANDBOX_ZONES and (layers.edge or layers.api_load_balancer or layers.kubernetes):
+        fail("layers", Said("layers that log in to the VMs"), f"edge, apiLoadBalancer and kubernetes all false in zone {c.zone} "
+             "(the sandbox's VMs never boot)")
     if layers.kubernetes and not (layers.edge and layers.api_load_balancer):
         fail("layers.kubernetes", True, "false unless layers.edge and layers.apiLoadBalancer are true (nodes need the router and the API endpoint)")
     if not c.sakura_api_root_url.startswith(("https://", "http://127.")):

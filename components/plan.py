@@ -18,7 +18,6 @@ from .sakura import catalog
 
 Role = Literal["router", "api-lb", "control-plane", "worker"]
 Segment = Literal["global", "private"]
-ROLE_ORDER: dict[str, int] = {"router": 0, "api-lb": 1, "control-plane": 2, "worker": 3}
 API_PORT = 6443
 WIREGUARD_INTERFACE = "wg0"
 
@@ -150,7 +149,6 @@ class RouterPlan:
     upstream_gateway: IPv4Address
     snat_sources: tuple[IPv4Network, ...]
     snat_exempt_destinations: tuple[IPv4Network, ...]
-    proxy_arp_networks: tuple[IPv4Network, ...]
 
 
 @dataclass(frozen=True)
@@ -360,7 +358,6 @@ def build_plan(loaded: LoadedConfig, block: GlobalBlock) -> Plan:
         upstream_gateway=block.gateway,
         snat_sources=(private,),
         snat_exempt_destinations=(block.network,),
-        proxy_arp_networks=pools[0].networks,
     )
 
     k = c.kubernetes

@@ -128,6 +128,7 @@ BAD_CONFIGS = [
     ("nic-names", _set("nodeNicNames", ["ens3"]), "nodeNicNames", "two distinct interface names"),
     ("nic-names-same", _set("nodeNicNames", ["ens3", "ens3"]), "nodeNicNames", "two distinct interface names"),
     ("node-os-debian", _set("nodeOs", "debian12"), "nodeOs", "ubuntu2404, ubuntu2204"),
+    ("sandbox-with-ssh-layers", _set("zone", "tk1v"), "layers", "sandbox's VMs never boot"),
     ("not-a-mapping", _set("workers", [1, 2]), "workers", "a mapping"),
     ("unnamespaced-key", lambda c: c.__setitem__("zone", "is1b"), "zone", "namespaced key"),
 ]

@@ -108,14 +108,10 @@ class SakuraClient:
         self.root_url = root_url.rstrip("/")
         self.settings = settings or ClientSettings()
         self.sleep = sleep
-        self.calls = 0
 
     @property
     def endpoint(self) -> str:
         return f"{self.root_url}/{self.zone}/api/cloud/1.1"
-
-    def for_zone(self, zone: str) -> "SakuraClient":
-        return SakuraClient(zone, self.credentials, self.root_url, self.settings, self.sleep)
 
     # -- transport
 
@@ -159,7 +155,6 @@ class SakuraClient:
         attempt = 0
         while True:
             _THROTTLE.wait(self.settings.requests_per_second, self.sleep)
-            self.calls += 1
             try:
                 status, raw = self._send(method, url, payload)
             except (OSError, http.client.HTTPException, socket.timeout) as e:
