@@ -4,8 +4,9 @@
   (about five minutes in all, enough for a VM that has just booted).
 - A spurious diff on `connection` would re-run a command: connection inputs are only the planned
   address, the user and the stack's key, all stable between runs.
-- A script runs again only when its text changes: the text goes in `stdin` and its SHA-256 (of the
-  reviewable text, secrets as placeholders) in `triggers`. Every script is safe to run twice.
+- A script runs again only when its text changes: the text goes in `stdin` (the remote side writes it
+  to a private temporary file and runs that) and its SHA-256 (of the reviewable text, secrets as
+  placeholders) in `triggers`. Every script is safe to run twice.
 - Secrets are filled into the text only here, inside a secret Output; `stdin` is therefore secret.
 - Workers sit on the private switch: they are reached through the router as an SSH jump host.
 - A host's `ready` resources (its VM, the sudo grant, the router that forwards to it) come before
@@ -27,6 +28,13 @@ DIAL_ERROR_LIMIT = 30
 PER_DIAL_TIMEOUT = 10
 
 
+# A script is written to a private temporary file and run from there, not read by the shell from
+# stdin: a command inside it that reads stdin could otherwise swallow the rest of the script.
+# (VyOS needs this anyway: its script template re-executes its own script file.)
+NODE_INTERPRETER = 'f=$(mktemp) && cat > "$f" && sudo bash "$f"; rc=$?; rm -f "$f"; exit $rc'
+VYOS_INTERPRETER = 'f=$(mktemp) && cat > "$f" && /bin/vbash "$f"; rc=$?; rm -f "$f"; exit $rc'
+
+
 @dataclass(frozen=True)
 class Host:
     """Where a script runs: an address and user, the jump host in front of it, what must exist first,
@@ -38,7 +46,7 @@ class Host:
     user: str
     jump: Optional["Host"] = None
     ready: tuple[pulumi.Resource, ...] = ()
-    interpreter: str = "sudo bash -s"
+    interpreter: str = NODE_INTERPRETER
     identity: tuple[pulumi.Input[str], ...] = ()
 
 
@@ -62,12 +70,8 @@ class SshAccess:
 def as_command(text: pulumi.Input[str], host: Host) -> pulumi.Output[str]:
     """A script as one command line (for `delete`, which gets no stdin): the script in a quoted heredoc."""
     tag = "CONTEST_K8S_SCRIPT"
-    return pulumi.Output.from_input(text).apply(lambda t: f"{host.interpreter} <<'{tag}'\n{t.rstrip()}\n{tag}\n")
+    return pulumi.Output.from_input(text).apply(lambda t: f"{{ {host.interpreter}; }} <<'{tag}'\n{t.rstrip()}\n{tag}\n")
 
-
-# VyOS's script template re-executes its own script file under the vyattacfg group, so a VyOS
-# script cannot be read from stdin by vbash: it is written to a private temporary file first.
-VYOS_INTERPRETER = 'f=$(mktemp) && cat > "$f" && /bin/vbash "$f"; rc=$?; rm -f "$f"; exit $rc'
 
 SUDOERS = "/etc/sudoers.d/90-contest-k8s"
 

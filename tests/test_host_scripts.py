@@ -11,6 +11,7 @@ ones. The test compares the overlay's files after each run and the commands each
 from __future__ import annotations
 
 import hashlib
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -311,3 +312,20 @@ def test_vyos_script_commits_all_or_nothing(prd, tmp_path, broken):
         assert status == "1" and "commit" not in log and "rejected 1 commands of the BGP configuration" in output
     else:
         assert status == "0" and log[-2:] == ["commit", "save"]
+
+
+def test_the_remote_command_lines_run_a_script_from_stdin_and_from_a_heredoc(prd, tmp_path):
+    """The interpreter line as the program sends it: the script arrives on stdin (create) or in a
+    heredoc (delete), is written to a private file and run from there; its exit status comes back."""
+    from components.remote import NODE_INTERPRETER
+
+    delete = prd.named("worker-1-membership", "Command").inputs["delete"]
+    assert delete.startswith("{ " + NODE_INTERPRETER + "; } <<'CONTEST_K8S_SCRIPT'\n")
+    probe = "#!/usr/bin/env bash\nread -r line || true\necho \"ran from $0, stdin gave: ${line:-nothing}\"\nexit 7\n"
+    (tmp_path / "probe.sh").write_text(probe)
+    heredoc_form = "{ " + NODE_INTERPRETER + "; } <<'CONTEST_K8S_SCRIPT'\n" + probe + "CONTEST_K8S_SCRIPT\n"
+    # pulumi-command gives `stdin` to the remote shell that runs the command line
+    for form, stdin in ((NODE_INTERPRETER, probe), (heredoc_form, "")):
+        result = subprocess.run(["bash", "-c", f"sudo() {{ \"$@\"; }}; {form}"], input=stdin, capture_output=True, text=True)
+        assert result.returncode == 7, result.stderr
+        assert result.stdout.startswith("ran from /tmp/") and "stdin gave: nothing" in result.stdout

@@ -294,7 +294,7 @@ def test_every_host_is_reached_the_right_way(stack_runs):
     assert not [r for r in run.resources if r.name == "router-sudo"], "VyOS is configured through vbash, not sudo"
     router = run.named("router-config", "Command")
     assert router.inputs["create"].endswith('/bin/vbash "$f"; rc=$?; rm -f "$f"; exit $rc')
-    assert run.named("cp-1-prepare", "Command").inputs["create"] == "sudo bash -s"
+    assert run.named("cp-1-prepare", "Command").inputs["create"].endswith('sudo bash "$f"; rc=$?; rm -f "$f"; exit $rc')
 
 
 def test_resizing_nodes_changes_only_their_servers(stack_runs, tmp_path):
