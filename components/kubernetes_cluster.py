@@ -116,7 +116,8 @@ class KubernetesCluster(pulumi.ComponentResource):
 
         def identity(node: str) -> pulumi.Output[str]:
             """What the membership marker on the node records: the IDs of its server and boot disk."""
-            return pulumi.Output.concat(*(v for pair in zip(("vm ", " disk "), args.hosts[node].identity) for v in pair))
+            server_id, disk_id = args.hosts[node].identity
+            return pulumi.Output.concat("vm ", server_id, " disk ", disk_id)
 
         other_cp = {node: next(cp for cp in args.control_planes if cp != node) if len(args.control_planes) > 1 else node
                     for node in args.control_planes + args.workers}

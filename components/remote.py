@@ -31,8 +31,12 @@ PER_DIAL_TIMEOUT = 10
 # A script is written to a private temporary file and run from there, not read by the shell from
 # stdin: a command inside it that reads stdin could otherwise swallow the rest of the script.
 # (VyOS needs this anyway: its script template re-executes its own script file.)
-NODE_INTERPRETER = 'f=$(mktemp) && cat > "$f" && sudo bash "$f"; rc=$?; rm -f "$f"; exit $rc'
-VYOS_INTERPRETER = 'f=$(mktemp) && cat > "$f" && /bin/vbash "$f"; rc=$?; rm -f "$f"; exit $rc'
+def _from_temp_file(runner: str) -> str:
+    return f'f=$(mktemp) && cat > "$f" && {runner} "$f"; rc=$?; rm -f "$f"; exit $rc'
+
+
+NODE_INTERPRETER = _from_temp_file("sudo bash")
+VYOS_INTERPRETER = _from_temp_file("/bin/vbash")
 
 
 @dataclass(frozen=True)
