@@ -137,7 +137,6 @@ class WireGuardPlan:
     routed_prefixes: tuple[IPv4Network, ...]
     peers: tuple[WireGuardPeer, ...]
     persistent_keepalive: int
-    cluster_peer_stacks: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -259,6 +258,13 @@ def machine_shapes(loaded: LoadedConfig) -> tuple[MachineShape, ...]:
     return tuple(shapes)
 
 
+def control_plane_order(loaded: LoadedConfig) -> tuple[str, ...]:
+    """Control planes in join order: the bootstrap node (configured, else first by name), then the rest by name."""
+    c = loaded.config
+    bootstrap = c.control_planes.bootstrap_node or first_node(c.control_planes.nodes)
+    return (bootstrap,) + tuple(n for n, _ in _by_name(c.control_planes.nodes) if n != bootstrap)
+
+
 def build_plan(loaded: LoadedConfig, block: GlobalBlock) -> Plan:
     """Compute the whole plan. Raises PlanError if the block Sakura assigned cannot hold it."""
     c = loaded.config
@@ -346,7 +352,6 @@ def build_plan(loaded: LoadedConfig, block: GlobalBlock) -> Plan:
         routed_prefixes=(private,) + private_pool,
         peers=tuple(peers),
         persistent_keepalive=wg.persistent_keepalive_seconds,
-        cluster_peer_stacks=tuple(sorted(wg.cluster_peers.items())),
     )
 
     venue_networks = tuple(p for peer in peers for p in peer.allowed_ips[1:])
@@ -361,8 +366,7 @@ def build_plan(loaded: LoadedConfig, block: GlobalBlock) -> Plan:
     )
 
     k = c.kubernetes
-    bootstrap = c.control_planes.bootstrap_node or first_node(c.control_planes.nodes)
-    join_order = (bootstrap,) + tuple(m.name for m in cp_machines if m.name != bootstrap)
+    join_order = control_plane_order(loaded)
     kubernetes = KubernetesPlan(
         version=k.version,
         minor=".".join(k.version.split(".")[:2]),
@@ -374,7 +378,7 @@ def build_plan(loaded: LoadedConfig, block: GlobalBlock) -> Plan:
         not_ready_toleration_seconds=k.not_ready_toleration_seconds,
         unreachable_toleration_seconds=k.unreachable_toleration_seconds,
         cilium_version=k.cilium_version,
-        bootstrap_node=bootstrap,
+        bootstrap_node=join_order[0],
         control_planes=join_order,
         workers=tuple(m.name for m in worker_machines),
     )

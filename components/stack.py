@@ -13,7 +13,7 @@ from .edge_router import EdgeRouter, EdgeRouterArgs
 from .kubernetes_cluster import KubernetesCluster, KubernetesClusterArgs
 from .machines import ClusterMachines, ClusterMachinesArgs
 from .node_access import NodeAccess
-from .plan import machine_shapes
+from .plan import control_plane_order, machine_shapes
 from .remote import SshAccess
 
 
@@ -71,12 +71,11 @@ def deploy() -> None:
         pulumi.export("apiEndpoint", api.endpoint)
 
     if c.layers.kubernetes:
-        control_planes = role("control-plane")
-        bootstrap = c.control_planes.bootstrap_node or control_planes[0]
+        control_planes = control_plane_order(loaded)
         cluster = KubernetesCluster("kubernetes", KubernetesClusterArgs(
             plan=plan,
-            control_planes=(bootstrap,) + tuple(n for n in control_planes if n != bootstrap),
-            bootstrap_node=bootstrap,
+            control_planes=control_planes,
+            bootstrap_node=control_planes[0],
             workers=role("worker"),
             kubernetes_version=c.kubernetes.version,
             cilium_version=c.kubernetes.cilium_version,
