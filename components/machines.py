@@ -16,7 +16,13 @@ from . import artifacts
 from .config import PROJECT, LoadedConfig
 from .plan import GlobalBlock, MachineShape, Plan, build_plan, machine_shapes
 from .render.inventory import inventory_json
-from .sakura.resources import Archive, Common, Disk, DiskEdit, RouterSwitch, Server, ServerSpec, SshKey, Switch
+from .sakura.archive import Archive
+from .sakura.disk import Disk, DiskEdit
+from .sakura.provider import OWNER_TAG, Common
+from .sakura.router_switch import RouterSwitch
+from .sakura.server import Server, ServerSpec
+from .sakura.ssh_key import SshKey
+from .sakura.switch import Switch
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,8 @@ class ClusterMachinesArgs:
     loaded: LoadedConfig
     ssh_public_key: pulumi.Input[str]
     login_password: pulumi.Input[str]
+    provider: pulumi.ProviderResource  # the project's provider plugin, configured with the Sakura API key
+    owner: pulumi.Input[str]  # this state's identity: objects tagged with another owner are never adopted
 
 
 class ClusterMachines(pulumi.ComponentResource):
@@ -37,7 +45,8 @@ class ClusterMachines(pulumi.ComponentResource):
 
         def common(resource: str, *extra: str) -> Common:
             tags[resource] = [PROJECT, f"stack={stack}", f"name={resource}", *extra]
-            return Common(c.zone, c.sakura_api_root_url, tuple(tags[resource]))
+            owner = pulumi.Output.concat(OWNER_TAG, args.owner)
+            return Common(c.zone, (*tags[resource], owner), args.provider)
 
         child = pulumi.ResourceOptions(parent=self)
         stateful = pulumi.ResourceOptions(parent=self, protect=loaded.protect_stateful)
@@ -46,7 +55,7 @@ class ClusterMachines(pulumi.ComponentResource):
                                      f"{PROJECT} {stack}: global block", prefix, c.network.bandwidth_mbps, stateful)
         private_switch = Switch("private-switch", common("private-switch"), f"{stack}-private",
                                 f"{PROJECT} {stack}: router and workers", child)
-        ssh_key = SshKey("ssh-key", c.sakura_api_root_url, f"{PROJECT}-{stack}", args.ssh_public_key, child)
+        ssh_key = SshKey("ssh-key", common("ssh-key"), f"{PROJECT}-{stack}", args.ssh_public_key, child)
         switch_ids = {"global": router_switch.switchId, "private": private_switch.sakuraId}
 
         self.plan = pulumi.Output.all(

@@ -100,13 +100,14 @@ class FakeCloud(pulumi.runtime.Mocks):
     def __init__(self, stack: str):
         self.stack = stack
         self._handlers: dict[str, Callable[[pulumi.runtime.MockResourceArgs, dict], dict]] = {
-            "pulumi-python:dynamic/sakura:RouterSwitch": self._router_switch,
-            "pulumi-python:dynamic/sakura:Server": self._server,
-            "pulumi-python:dynamic/sakura:Disk": self._with_sakura_id,
-            "pulumi-python:dynamic/sakura:Switch": self._with_sakura_id,
-            "pulumi-python:dynamic/sakura:Archive": self._with_sakura_id,
-            "pulumi-python:dynamic/sakura:SshKey": self._ssh_key,
+            "contest-k8s:sakura:RouterSwitch": self._router_switch,
+            "contest-k8s:sakura:Server": self._server,
+            "contest-k8s:sakura:Disk": self._with_sakura_id,
+            "contest-k8s:sakura:Switch": self._with_sakura_id,
+            "contest-k8s:sakura:Archive": self._with_sakura_id,
+            "contest-k8s:sakura:SshKey": self._ssh_key,
             "random:index/randomBytes:RandomBytes": self._random_bytes,
+            "random:index/randomId:RandomId": self._random_id,
             "random:index/randomString:RandomString": self._random_string,
             "random:index/randomPassword:RandomPassword": self._random_string,
             "tls:index/privateKey:PrivateKey": self._private_key,
@@ -164,6 +165,11 @@ class FakeCloud(pulumi.runtime.Mocks):
     def _random_bytes(self, args, state: dict) -> dict:
         raw = fake_random_bytes(self.stack, args.name, int(state["length"]))
         return {"base64": base64.b64encode(raw).decode(), "hex": raw.hex()}
+
+    def _random_id(self, args, state: dict) -> dict:
+        raw = fake_random_bytes(self.stack, args.name, int(state["byteLength"]))
+        return {"hex": raw.hex(), "b64Std": base64.b64encode(raw).decode(), "b64Url": base64.urlsafe_b64encode(raw).decode().rstrip("="),
+                "dec": str(int.from_bytes(raw, "big"))}
 
     def _random_string(self, args, state: dict) -> dict:
         alphabet = ""

@@ -13,7 +13,8 @@ import pulumi
 
 from .plan import MachineShape, Plan
 from .remote import VYOS_INTERPRETER, Host, SshAccess, grant_sudo
-from .sakura.resources import Disk, Server
+from .sakura.disk import Disk
+from .sakura.server import Server
 
 
 def make_host(shape: MachineShape, plan: pulumi.Output[Plan], server: Server, boot_disk: Disk, access: SshAccess,

@@ -9,12 +9,14 @@ from pulumi.runtime import config as runtime_config
 
 from .api_endpoint import ApiLoadBalancer, ApiLoadBalancerArgs
 from .config import ROUTER_NAME, ConfigError, LoadedConfig, load_config
+from .day_one import record_day_one
 from .edge_router import EdgeRouter, EdgeRouterArgs
 from .kubernetes_cluster import KubernetesCluster, KubernetesClusterArgs
 from .machines import ClusterMachines, ClusterMachinesArgs
 from .node_access import NodeAccess
 from .plan import control_plane_order, machine_shapes
 from .remote import SshAccess
+from .sakura.provider import PACKAGE
 
 
 def config_from_pulumi() -> LoadedConfig:
@@ -32,13 +34,26 @@ def deploy() -> None:
         raise pulumi.RunError(str(e)) from None
     c = loaded.config
 
+    # The project's provider plugin, configured with the Sakura API key from the stack secrets (or, when
+    # they are unset, the environment); then the day-one record, whose check refuses a change of what a
+    # running cluster cannot change before anything else is touched.
+    provider = pulumi.ProviderResource(PACKAGE, "sakura", {
+        "apiRootUrl": c.sakura_api_root_url,
+        **{key: pulumi.Output.secret(value.value) for key, value in (("accessToken", c.sakura_access_token),
+                                                                  ("accessTokenSecret", c.sakura_access_token_secret)) if value},
+    })
+    record_day_one(loaded, provider)
+    # This state's identity, tagged on every Sakura object it makes: another state with the same
+    # project and stack name never adopts (or deletes) them.
+    owner = random.RandomId("state-owner", byte_length=8)
+
     # One key pair per stack, made inside Pulumi state: Sakura installs the public half by disk
     # edit, pulumi-command connects with the private half. Operators may add their own keys.
     ssh = tls.PrivateKey("ssh", algorithm="ED25519")
     # The login user's password, set by disk edit and used once per VM to allow sudo without it.
     login_password = pulumi.Output.secret(random.RandomPassword("login-password", length=32, special=False).result)
     access = SshAccess(ssh.private_key_openssh)
-    machines = ClusterMachines("machines", ClusterMachinesArgs(loaded, ssh.public_key_openssh, login_password))
+    machines = ClusterMachines("machines", ClusterMachinesArgs(loaded, ssh.public_key_openssh, login_password, provider, owner.hex))
     plan = machines.plan
 
     pulumi.export("routerBlock", plan.apply(lambda p: str(p.global_block.network)))

@@ -220,7 +220,7 @@ def test_adding_worker_4_changes_no_existing_node_resource(stack_runs, tmp_path)
     assert changed == {"router-bgp"}
     assert set(old) <= set(new)
     added = {after.by_urn(u).name for u in set(new) - set(old)}
-    assert added == {"worker-4", "worker-4-boot", "worker-4-data", "worker-4-sudo", "worker-4-prepare", "worker-4-join-ticket",
+    assert added == {"worker-4-day-one", "worker-4", "worker-4-boot", "worker-4-data", "worker-4-sudo", "worker-4-prepare", "worker-4-join-ticket",
                      "worker-4-join", "worker-4-membership", "worker-4-upgrade"}
     assert "neighbor 10.1.0.14 remote-as '65021'" in after.named("router-bgp", "Command").inputs["stdin"]
 
@@ -237,7 +237,7 @@ def test_removing_a_worker_drains_and_deletes_the_node_before_the_vm(stack_runs,
     after = run_stack("prd", write_stack(tmp_path, "prd", lambda c: c[K + "workers"]["nodes"].pop("worker-3")))
     removed = set(_graph_inputs(before)) - set(_graph_inputs(after))
     order = deletion_order(before, removed)
-    assert set(order) == {"worker-3", "worker-3-boot", "worker-3-data", "worker-3-sudo", "worker-3-prepare", "worker-3-join-ticket",
+    assert set(order) == {"worker-3-day-one", "worker-3", "worker-3-boot", "worker-3-data", "worker-3-sudo", "worker-3-prepare", "worker-3-join-ticket",
                           "worker-3-join", "worker-3-membership", "worker-3-upgrade"}
     assert order.index("worker-3-membership") < order.index("worker-3-join") < order.index("worker-3-prepare") < order.index("worker-3")
     assert order.index("worker-3") < order.index("worker-3-boot")

@@ -48,7 +48,8 @@ def test_layers_switched_off_stop_after_the_vms(program, tmp_path):
         "edge": False, "apiLoadBalancer": False, "kubernetes": False}}))
     run = program("dev", path)
     assert {r.type.rsplit(":", 1)[-1] for r in run.resources} == {
-        "ClusterMachines", "RouterSwitch", "Switch", "SshKey", "Archive", "Disk", "Server", "PrivateKey", "RandomPassword"}
+        "contest-k8s", "DayOneSettings", "RandomId", "ClusterMachines", "RouterSwitch", "Switch", "SshKey", "Archive", "Disk", "Server",
+        "PrivateKey", "RandomPassword"}
     assert [a.path for a, _ in run.artifacts] == ["sakura/inventory.json"]
     assert set(run.outputs) == {"routerBlock", "nodes", "sshPrivateKey"}
 

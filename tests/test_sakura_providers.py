@@ -9,23 +9,20 @@ import threading
 import time
 
 import pytest
+from pulumi.runtime.rpc import UNKNOWN
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from components.sakura.client import AuthenticationError, ClientSettings, SakuraApiError, WaitTimeout
-from components.sakura.resources import (
-    PREVIOUS_ID_TAG,
-    ArchiveProvider,
-    DiskProvider,
-    MissingCredentials,
-    RouterSwitchProvider,
-    SakuraProvider,
-    ServerProvider,
-    SshKeyProvider,
-    SwitchProvider,
-)
+from components.sakura.archive import ArchiveType
+from components.sakura.client import AuthenticationError, ClientSettings, Credentials, SakuraApiError, WaitTimeout
+from components.sakura.disk import DiskType
+from components.sakura.provider import PREVIOUS_ID_TAG, MissingCredentials, OwnedElsewhere, ProviderConfig, SakuraResourceType
+from components.sakura.router_switch import RouterSwitchType
+from components.sakura.server import ServerType
+from components.sakura.ssh_key import SshKeyType
+from components.sakura.switch import SwitchType
 
 from .fake_sakura import FakeSakura
 
@@ -34,63 +31,73 @@ FAST = ClientSettings(requests_per_second=2000, max_retries=6, backoff_initial=0
                       poll_interval=0.01, poll_timeout=5, not_found_grace=5)
 
 
+OWNER = "owner=0123456789abcdef"
+
+
 @pytest.fixture
 def fake(monkeypatch):
-    monkeypatch.setattr(SakuraProvider, "settings", FAST)
     monkeypatch.setenv("SAKURACLOUD_ACCESS_TOKEN", "fake-token")
     monkeypatch.setenv("SAKURACLOUD_ACCESS_TOKEN_SECRET", "fake-secret")
     with FakeSakura() as api:
         yield api
 
 
-def base(fake, name: str, **extra) -> dict:
-    return {"zone": ZONE, "apiRootUrl": fake.root_url, "name": name, "description": "test",
-            "tags": ["contest-k8s", "stack=test", f"name={name}"], **extra}
+def config(fake, **overrides) -> ProviderConfig:
+    return ProviderConfig(**{"api_root_url": fake.root_url, "settings": FAST, **overrides})
+
+
+def kind(cls, fake, **overrides) -> SakuraResourceType:
+    """A resource type as the provider plugin serves it, pointed at the fake API."""
+    return cls(config(fake, **overrides))
+
+
+def base(fake, name: str, owner: str = OWNER, **extra) -> dict:
+    return {"zone": ZONE, "name": name, "description": "test", "tags": ["contest-k8s", "stack=test", f"name={name}", owner], **extra}
 
 
 def make_switch(fake, name="private-switch"):
-    provider = SwitchProvider()
-    result = provider.create(base(fake, name))
-    return provider, result
+    provider = kind(SwitchType, fake)
+    return provider, provider.create(base(fake, name))
 
 
 def make_server_inputs(fake, name="worker-1", cpu=4, memory=8):
-    _, switch = make_switch(fake, f"{name}-switch")
-    disk = DiskProvider().create(base(fake, f"{name}-boot", sizeGb=40, planId=4, connection="virtio", source={"osTag": "ubuntu-24.04-latest"},
-                                      edit=None))
-    data = DiskProvider().create(base(fake, f"{name}-data", sizeGb=100, planId=4, connection="virtio", source={}, edit=None))
-    return base(fake, name, hostName=name, cpu=cpu, memoryGb=memory, interfaceDriver="virtio", nics=[switch.outs["sakuraId"]],
-                diskIds=[disk.outs["sakuraId"], data.outs["sakuraId"]])
+    _, (switch_id, _) = make_switch(fake, f"{name}-switch")
+    disks = kind(DiskType, fake)
+    boot_id, _ = disks.create(base(fake, f"{name}-boot", sizeGb=40, planId=4, connection="virtio", source={"osTag": "ubuntu-24.04-latest"},
+                                   edit=None))
+    data_id, _ = disks.create(base(fake, f"{name}-data", sizeGb=100, planId=4, connection="virtio", source={}, edit=None))
+    return base(fake, name, hostName=name, cpu=cpu, memoryGb=memory, interfaceDriver="virtio", nics=[switch_id],
+                diskIds=[boot_id, data_id])
 
 
 # --------------------------------------------------------------------------- switch and router
 
 
 def test_switch_create_read_diff_update_delete(fake):
-    provider, created = make_switch(fake)
-    obj = fake.objects(ZONE, "switch")[created.id]
-    assert obj["Name"] == "private-switch" and "name=private-switch" in obj["Tags"] and any(t.startswith("spec=") for t in obj["Tags"])
-    assert provider.read(created.id, created.outs).id == created.id
-    renamed = {**created.outs, "name": "private-2"}
-    diff = provider.diff(created.id, created.outs, renamed)
-    assert diff.changes and diff.replaces == []
-    assert provider.diff(created.id, created.outs, {**created.outs, "zone": "tk1a"}).replaces == ["zone"]
-    assert not provider.diff(created.id, created.outs, dict(created.outs)).changes
-    provider.update(created.id, created.outs, renamed)
-    assert fake.objects(ZONE, "switch")[created.id]["Name"] == "private-2"
-    provider.delete(created.id, created.outs)
-    assert created.id not in fake.objects(ZONE, "switch")
-    provider.delete(created.id, created.outs)  # already gone: still a success
-    assert provider.read(created.id, created.outs).id == ""
+    provider, (switch_id, outs) = make_switch(fake)
+    obj = fake.objects(ZONE, "switch")[switch_id]
+    assert obj["Name"] == "private-switch" and "name=private-switch" in obj["Tags"] and OWNER in obj["Tags"]
+    assert any(t.startswith("spec=") for t in obj["Tags"])
+    assert provider.read(switch_id, outs) == outs
+    renamed = {**outs, "name": "private-2"}
+    diff = provider.diff(outs, renamed)
+    assert diff.updates == ("name",) and diff.replaces == ()
+    assert provider.diff(outs, {**outs, "zone": "tk1a"}).replaces == ("zone",)
+    assert not provider.diff(outs, dict(outs)).changed
+    provider.update(switch_id, outs, renamed)
+    assert fake.objects(ZONE, "switch")[switch_id]["Name"] == "private-2"
+    provider.delete(switch_id, outs)
+    assert switch_id not in fake.objects(ZONE, "switch")
+    provider.delete(switch_id, outs)  # already gone: still a success
+    assert provider.read(switch_id, outs) is None
 
 
 def test_router_switch_reports_its_block_and_waits_out_404_after_create(fake):
     fake.faults.router_hidden_seconds = 0.3
-    provider = RouterSwitchProvider()
+    provider = kind(RouterSwitchType, fake)
     start = time.monotonic()
-    created = provider.create(base(fake, "router-switch", prefixLength=27, bandwidthMbps=100))
+    _, outs = provider.create(base(fake, "router-switch", prefixLength=27, bandwidthMbps=100))
     assert time.monotonic() - start >= 0.3
-    outs = created.outs
     block = ipaddress.IPv4Network(f"{outs['networkAddress']}/27")
     assert outs["gateway"] == str(block.network_address + 1)
     assert (outs["firstUsable"], outs["lastUsable"]) == (str(block.network_address + 4), str(block.broadcast_address - 1))
@@ -98,69 +105,102 @@ def test_router_switch_reports_its_block_and_waits_out_404_after_create(fake):
 
 
 def test_router_bandwidth_change_follows_the_new_id(fake):
-    provider = RouterSwitchProvider()
-    created = provider.create(base(fake, "router-switch", prefixLength=27, bandwidthMbps=100))
-    faster = {**created.outs, "bandwidthMbps": 250}
-    assert provider.diff(created.id, created.outs, faster).replaces == []
-    updated = provider.update(created.id, created.outs, faster).outs
-    assert updated["sakuraId"] != created.id
+    provider = kind(RouterSwitchType, fake)
+    router_id, outs = provider.create(base(fake, "router-switch", prefixLength=27, bandwidthMbps=100))
+    faster = {**outs, "bandwidthMbps": 250}
+    assert provider.diff(outs, faster) == type(provider.diff(outs, faster))(replaces=(), updates=("bandwidthMbps",))
+    updated = provider.update(router_id, outs, faster)
+    assert updated["sakuraId"] != router_id
     router = fake.objects(ZONE, "internet")[updated["sakuraId"]]
-    assert PREVIOUS_ID_TAG + created.id in router["Tags"] and router["BandWidthMbps"] == 250
+    assert PREVIOUS_ID_TAG + router_id in router["Tags"] and router["BandWidthMbps"] == 250
     # state that still holds the old ID finds the router through @previous-id
-    read = provider.read(created.id, created.outs)
-    assert read.outs["sakuraId"] == updated["sakuraId"] and read.outs["bandwidthMbps"] == 250
-    assert provider.diff(created.id, created.outs, {**created.outs, "prefixLength": 28}).replaces == ["prefixLength"]
-    provider.delete(created.id, updated)
+    read = provider.read(router_id, outs)
+    assert read["sakuraId"] == updated["sakuraId"] and read["bandwidthMbps"] == 250
+    assert provider.diff(outs, {**outs, "prefixLength": 28}).replaces == ("prefixLength",)
+    provider.delete(router_id, updated)
     assert fake.count("internet") == 0 and fake.count("switch") == 0
+
+
+def test_previous_id_tags_do_not_pile_up(fake):
+    """Every plan change adds `@previous-id`; only the newest are kept, so the 10-tag limit is never reached."""
+    provider = kind(RouterSwitchType, fake)
+    router_id, outs = provider.create(base(fake, "router-switch", prefixLength=27, bandwidthMbps=100))
+    for bandwidth in (250, 500, 1000, 1500, 2000, 100):
+        outs = provider.update(router_id, outs, {**outs, "bandwidthMbps": bandwidth})
+    tags = fake.objects(ZONE, "internet")[outs["sakuraId"]]["Tags"]
+    assert len([t for t in tags if t.startswith(PREVIOUS_ID_TAG)]) == 2 and len(tags) <= 10
+    assert provider.read(router_id, {**outs, "sakuraId": outs["sakuraId"]})["bandwidthMbps"] == 100
+
+
+def test_an_update_of_a_router_that_is_gone_says_so(fake):
+    provider = kind(RouterSwitchType, fake)
+    router_id, outs = provider.create(base(fake, "router-switch", prefixLength=27, bandwidthMbps=100))
+    provider.delete(router_id, outs)
+    with pytest.raises(SakuraApiError, match="is gone; run `pulumi refresh`"):
+        provider.update(router_id, outs, {**outs, "bandwidthMbps": 250})
 
 
 # --------------------------------------------------------------------------- SSH key
 
 
 def test_ssh_key_is_global_and_adopted_by_name_and_key(fake):
-    provider = SshKeyProvider()
-    props = {"apiRootUrl": fake.root_url, "name": "contest-k8s-test", "description": "d", "publicKey": "ssh-ed25519 AAAAfake test"}
-    first = provider.create(props)
-    again = provider.create(props)
-    assert first.id == again.id and fake.count("sshkey", zone="is1a") == 1
-    assert provider.diff(first.id, first.outs, {**first.outs, "publicKey": "ssh-ed25519 BBBB"}).replaces == ["publicKey"]
-    provider.update(first.id, first.outs, {**first.outs, "name": "renamed"})
-    assert fake.objects("is1a", "sshkey")[first.id]["Name"] == "renamed"
-    provider.delete(first.id, first.outs)
-    provider.delete(first.id, first.outs)
+    provider = kind(SshKeyType, fake)
+    props = {"name": "contest-k8s-test", "description": "d", "publicKey": "ssh-ed25519 AAAAfake test"}
+    first_id, first = provider.create(props)
+    again_id, _ = provider.create(props)
+    assert first_id == again_id and fake.count("sshkey", zone="is1a") == 1
+    assert provider.diff(first, {**first, "publicKey": "ssh-ed25519 BBBB"}).replaces == ("publicKey",)
+    provider.update(first_id, first, {**first, "name": "renamed"})
+    assert fake.objects("is1a", "sshkey")[first_id]["Name"] == "renamed"
+    provider.delete(first_id, first)
+    provider.delete(first_id, first)
     assert fake.count("sshkey", zone="is1a") == 0
 
 
 # --------------------------------------------------------------------------- disks
 
 
+EDIT = {"hostName": "cp-1", "sshKeyIds": ["113000000999"], "publicKeys": ["ssh-ed25519 AAAAoperator"], "password": "pw" * 8,
+        "ipAddress": "192.0.2.7", "prefixLength": 27, "gateway": "192.0.2.1", "disablePasswordAuth": True}
+
+
 def test_disk_from_os_tag_with_disk_edit(fake):
-    provider = DiskProvider()
-    edit = {"hostName": "cp-1", "sshKeyIds": ["113000000999"], "publicKeys": ["ssh-ed25519 AAAAoperator"], "password": "pw" * 8,
-            "ipAddress": "192.0.2.7",
-            "prefixLength": 27, "gateway": "192.0.2.1", "disablePasswordAuth": True}
-    created = provider.create(base(fake, "cp-1-boot", sizeGb=100, planId=4, connection="virtio", source={"osTag": "ubuntu-24.04-latest"},
-                                   edit=edit))
-    disk = fake.objects(ZONE, "disk")[created.id]
+    provider = kind(DiskType, fake)
+    disk_id, outs = provider.create(base(fake, "cp-1-boot", sizeGb=100, planId=4, connection="virtio",
+                                         source={"osTag": "ubuntu-24.04-latest"}, edit=EDIT))
+    disk = fake.objects(ZONE, "disk")[disk_id]
     archive = fake.objects(ZONE, "archive")[str(disk["SourceArchive"]["ID"])]
-    assert "ubuntu-24.04-latest" in archive["Tags"] and created.outs["sourceArchiveId"] == str(archive["ID"])
+    assert "ubuntu-24.04-latest" in archive["Tags"] and outs["sourceArchiveId"] == str(archive["ID"])
     assert disk["Availability"] == "available" and disk["SizeMB"] == 100 * 1024
     assert disk["_edit"] == {"HostName": "cp-1", "SSHKeys": [{"ID": 113000000999}, {"PublicKey": "ssh-ed25519 AAAAoperator"}],
-                             "Password": "pw" * 8, "DisablePWAuth": True, "EnableDHCP": False, "ChangePartitionUUID": True, "UserIPAddress": "192.0.2.7",
-                             "UserSubnet": {"DefaultRoute": "192.0.2.1", "NetworkMaskLen": 27}}
-    for key in ("sizeGb", "source", "edit"):
-        assert provider.diff(created.id, created.outs, {**created.outs, key: "changed"}).replaces == [key]
-    assert provider.diff(created.id, created.outs, {**created.outs, "tags": ["x"]}).replaces == []
-    provider.update(created.id, created.outs, {**created.outs, "name": "cp-1-root"})
-    assert fake.objects(ZONE, "disk")[created.id]["Name"] == "cp-1-root"
-    provider.delete(created.id, created.outs)
-    provider.delete(created.id, created.outs)
+                             "Password": "pw" * 8, "DisablePWAuth": True, "EnableDHCP": False, "ChangePartitionUUID": True,
+                             "UserIPAddress": "192.0.2.7", "UserSubnet": {"DefaultRoute": "192.0.2.1", "NetworkMaskLen": 27}}
+    for key in ("sizeGb", "source"):
+        assert provider.diff(outs, {**outs, key: "changed"}).replaces == (key,)
+    assert provider.diff(outs, {**outs, "tags": ["x"]}).replaces == ()
+    provider.update(disk_id, outs, {**outs, "name": "cp-1-root"})
+    assert fake.objects(ZONE, "disk")[disk_id]["Name"] == "cp-1-root"
+    provider.delete(disk_id, outs)
+    provider.delete(disk_id, outs)
     assert fake.count("disk") == 0
+
+
+def test_disk_edit_is_create_only(fake):
+    """Adding an operator key (or any disk-edit change) never replaces a disk: disk edit applies only at creation."""
+    provider = kind(DiskType, fake)
+    disk_id, outs = provider.create(base(fake, "cp-1-boot", sizeGb=100, planId=4, connection="virtio",
+                                         source={"osTag": "ubuntu-24.04-latest"}, edit=EDIT))
+    more_keys = {**outs, "edit": {**EDIT, "publicKeys": EDIT["publicKeys"] + ["ssh-ed25519 AAAAsecond"]}, "tags": outs["tags"] + ["x=y"]}
+    diff = provider.diff(outs, more_keys)
+    assert diff.replaces == () and diff.updates == ("tags",)
+    updated = provider.update(disk_id, outs, more_keys)
+    assert updated["edit"] == EDIT, "the state keeps the parameters the disk was made with"
+    assert fake.calls("POST") == 1 and fake.count("disk") == 1
 
 
 def test_unknown_os_tag_is_a_clear_error(fake):
     with pytest.raises(SakuraApiError, match="no public archive tagged 'ubuntu-99.04-latest' in zone is1b"):
-        DiskProvider().create(base(fake, "x-boot", sizeGb=20, source={"osTag": "ubuntu-99.04-latest"}, edit=None))
+        kind(DiskType, fake).create(base(fake, "x-boot", sizeGb=20, source={"osTag": "ubuntu-99.04-latest"}, edit=None))
     assert fake.count("disk") == 0
 
 
@@ -168,7 +208,7 @@ def test_failed_disk_fails_fast_and_leaves_no_orphan(fake):
     fake.faults.disk_copy_fails = True
     start = time.monotonic()
     with pytest.raises(SakuraApiError) as caught:
-        DiskProvider().create(base(fake, "worker-1-boot", sizeGb=250, source={"osTag": "ubuntu-24.04-latest"}, edit=None))
+        kind(DiskType, fake).create(base(fake, "worker-1-boot", sizeGb=250, source={"osTag": "ubuntu-24.04-latest"}, edit=None))
     elapsed = time.monotonic() - start
     assert caught.value.error_code == "failed_state" and "worker-1-boot is in state 'failed'" in str(caught.value)
     assert elapsed < 1.0, f"took {elapsed:.2f}s: a failed disk must not wait for the poll timeout ({FAST.poll_timeout}s)"
@@ -180,52 +220,113 @@ def test_failed_disk_fails_fast_and_leaves_no_orphan(fake):
 
 def test_server_create_attaches_disks_in_order_and_powers_on(fake):
     inputs = make_server_inputs(fake)
-    created = ServerProvider().create(inputs)
-    server = fake.objects(ZONE, "server")[created.id]
-    assert server["Instance"]["Status"] == "up" and created.outs["instanceStatus"] == "up"
+    server_id, outs = kind(ServerType, fake).create(inputs)
+    server = fake.objects(ZONE, "server")[server_id]
+    assert server["Instance"]["Status"] == "up" and outs["instanceStatus"] == "up"
     assert [str(d["ID"]) for d in server["Disks"]] == inputs["diskIds"]
     assert [str(n["Switch"]["ID"]) for n in server["Interfaces"]] == inputs["nics"]
-    assert created.outs["macAddresses"] == [n["MACAddress"] for n in server["Interfaces"]]
+    assert outs["macAddresses"] == [n["MACAddress"] for n in server["Interfaces"]]
     assert server["ServerPlan"] == {"CPU": 4, "MemoryMB": 8192, "Commitment": "standard"}
+    assert server["HostName"] == "worker-1"
 
 
 def test_server_plan_change_follows_previous_id(fake):
-    provider = ServerProvider()
-    inputs = make_server_inputs(fake)
-    created = provider.create(inputs)
-    bigger = {**created.outs, "cpu": 8, "memoryGb": 32}
-    diff = provider.diff(created.id, created.outs, bigger)
-    assert diff.changes and diff.replaces == []
-    updated = provider.update(created.id, created.outs, bigger).outs
+    provider = kind(ServerType, fake)
+    server_id, outs = provider.create(make_server_inputs(fake))
+    bigger = {**outs, "cpu": 8, "memoryGb": 32}
+    diff = provider.diff(outs, bigger)
+    assert diff.updates == ("cpu", "memoryGb") and diff.replaces == ()
+    updated = provider.update(server_id, outs, bigger)
     new_id = updated["sakuraId"]
-    assert new_id != created.id and fake.count("server") == 1
+    assert new_id != server_id and fake.count("server") == 1
     server = fake.objects(ZONE, "server")[new_id]
-    assert PREVIOUS_ID_TAG + created.id in server["Tags"] and server["Instance"]["Status"] == "up"
+    assert PREVIOUS_ID_TAG + server_id in server["Tags"] and server["Instance"]["Status"] == "up"
     assert server["ServerPlan"]["CPU"] == 8
-    read = provider.read(created.id, created.outs)  # old state, old ID: found through the tag
-    assert read.id == created.id and read.outs["sakuraId"] == new_id and read.outs["cpu"] == 8
+    read = provider.read(server_id, outs)  # old state, old ID: found through the tag
+    assert read["sakuraId"] == new_id and read["cpu"] == 8
     # a later metadata update keeps the @previous-id tag, so the chain survives
-    provider.update(created.id, updated, {**updated, "name": "worker-1-renamed"})
-    assert PREVIOUS_ID_TAG + created.id in fake.objects(ZONE, "server")[new_id]["Tags"]
-    provider.delete(created.id, {**updated, "sakuraId": created.id})
+    provider.update(server_id, updated, {**updated, "name": "worker-1-renamed"})
+    assert PREVIOUS_ID_TAG + server_id in fake.objects(ZONE, "server")[new_id]["Tags"]
+    provider.delete(server_id, {**updated, "sakuraId": server_id})
     assert fake.count("server") == 0
 
 
+def test_a_metadata_update_leaves_a_stopped_vm_stopped(fake):
+    """An operator stopped the VM; adding a tag must not start it again (nor power-cycle a running one)."""
+    provider = kind(ServerType, fake)
+    server_id, outs = provider.create(make_server_inputs(fake))
+    power_calls = lambda: [(m, p) for m, p in fake.log if p.endswith("/power") and m in ("PUT", "DELETE")]  # noqa: E731
+    calls = len(power_calls())
+    tagged = provider.update(server_id, outs, {**outs, "tags": outs["tags"] + ["extra=1"]})
+    assert len(power_calls()) == calls and tagged["instanceStatus"] == "up"
+    provider._power_off(provider.client(outs), server_id)
+    again = provider.update(server_id, tagged, {**tagged, "description": "stopped by an operator"})
+    assert fake.objects(ZONE, "server")[server_id]["Instance"]["Status"] == "down" and again["instanceStatus"] == "down"
+
+
+def test_the_host_name_is_create_only(fake):
+    provider = kind(ServerType, fake)
+    _, outs = provider.create(make_server_inputs(fake))
+    assert not provider.diff(outs, {**outs, "hostName": "other"}).changed
+
+
 def test_server_disk_swap_and_delete(fake):
-    provider = ServerProvider()
+    provider = kind(ServerType, fake)
     inputs = make_server_inputs(fake)
-    created = provider.create(inputs)
-    spare = DiskProvider().create(base(fake, "spare", sizeGb=100, source={}, edit=None))
-    swapped = {**created.outs, "diskIds": [inputs["diskIds"][0], spare.outs["sakuraId"]]}
-    assert provider.diff(created.id, created.outs, swapped).replaces == []
-    provider.update(created.id, created.outs, swapped)
-    server = fake.objects(ZONE, "server")[created.id]
+    server_id, outs = provider.create(inputs)
+    spare_id, _ = kind(DiskType, fake).create(base(fake, "spare", sizeGb=100, source={}, edit=None))
+    swapped = {**outs, "diskIds": [inputs["diskIds"][0], spare_id]}
+    assert provider.diff(outs, swapped).replaces == ()
+    provider.update(server_id, outs, swapped)
+    server = fake.objects(ZONE, "server")[server_id]
     assert [str(d["ID"]) for d in server["Disks"]] == swapped["diskIds"] and server["Instance"]["Status"] == "up"
     assert fake.objects(ZONE, "disk")[inputs["diskIds"][1]]["Server"] is None
-    assert provider.diff(created.id, created.outs, {**created.outs, "nics": []}).replaces == ["nics"]
-    provider.delete(created.id, created.outs)
-    provider.delete(created.id, created.outs)
+    assert provider.diff(outs, {**outs, "nics": []}).replaces == ("nics",)
+    provider.delete(server_id, outs)
+    provider.delete(server_id, outs)
     assert fake.count("server") == 0 and all(d["Server"] is None for d in fake.objects(ZONE, "disk").values())
+
+
+# --------------------------------------------------------------------------- previews
+
+
+def test_a_preview_of_an_update_keeps_what_the_update_cannot_change(fake):
+    routers = kind(RouterSwitchType, fake)
+    _, router = routers.create(base(fake, "router-switch", prefixLength=27, bandwidthMbps=100))
+    preview = routers.preview_update(router, {**router, "bandwidthMbps": 250, "sakuraId": None, "networkAddress": None})
+    assert preview["sakuraId"] == UNKNOWN, "a bandwidth change gives the router a new ID"
+    assert [preview[k] for k in ("switchId", "networkAddress", "gateway", "firstUsable", "lastUsable")] == \
+        [router[k] for k in ("switchId", "networkAddress", "gateway", "firstUsable", "lastUsable")]
+    tagged = routers.preview_update(router, {**router, "tags": router["tags"] + ["x=y"], "sakuraId": None})
+    assert tagged["sakuraId"] == router["sakuraId"]
+    servers = kind(ServerType, fake)
+    _, server = servers.create(make_server_inputs(fake))
+    assert servers.preview_update(server, {**server, "description": "x"})["sakuraId"] == server["sakuraId"]
+    assert servers.preview_update(server, {**server, "cpu": 8, "memoryGb": 32})["sakuraId"] == UNKNOWN
+    created = servers.preview_create({**server, "name": "new", "sakuraId": None})
+    assert created["sakuraId"] == UNKNOWN and created["name"] == "new"
+
+
+def test_an_unknown_replace_key_in_a_preview_counts_as_a_replacement(fake):
+    servers = kind(ServerType, fake)
+    _, server = servers.create(make_server_inputs(fake))
+    assert servers.diff(server, {**server, "nics": [UNKNOWN]}).replaces == ("nics",)
+    assert servers.diff(server, {**server, "diskIds": [server["diskIds"][0], UNKNOWN]}).updates == ("diskIds",)
+
+
+# --------------------------------------------------------------------------- owners
+
+
+def test_objects_of_another_state_are_never_adopted(fake):
+    """A teammate's `pulumi login --local` with the same project and stack must not take over (and later delete) ours."""
+    switches = kind(SwitchType, fake)
+    switch_id, _ = switches.create(base(fake, "private-switch"))
+    with pytest.raises(OwnedElsewhere) as caught:
+        switches.create(base(fake, "private-switch", owner="owner=fedcba9876543210"))
+    message = str(caught.value)
+    assert f"switch {switch_id} (private-switch)" in message and "owner=0123456789abcdef" in message
+    assert "owner=fedcba9876543210" in message and fake.count("switch") == 1
+    assert switches.create(base(fake, "private-switch"))[0] == switch_id, "this state still adopts its own"
 
 
 # --------------------------------------------------------------------------- faults
@@ -233,7 +334,7 @@ def test_server_disk_swap_and_delete(fake):
 
 def test_503_storm_is_retried(fake):
     fake.faults.storm_503 = 4
-    provider, created = make_switch(fake)
+    make_switch(fake)
     assert fake.count("switch") == 1
     assert fake.calls() >= 6  # 4 refused + find + create
 
@@ -241,53 +342,52 @@ def test_503_storm_is_retried(fake):
 def test_409_still_creating_after_post_adopts_instead_of_duplicating(fake):
     inputs = make_server_inputs(fake)
     fake.faults.after_effect["POST server"] = ["still_creating"]
-    created = ServerProvider().create(inputs)
-    assert fake.count("server") == 1 and created.id in fake.objects(ZONE, "server")
-    assert fake.objects(ZONE, "server")[created.id]["Instance"]["Status"] == "up"
+    server_id, _ = kind(ServerType, fake).create(inputs)
+    assert fake.count("server") == 1 and server_id in fake.objects(ZONE, "server")
+    assert fake.objects(ZONE, "server")[server_id]["Instance"]["Status"] == "up"
 
 
 def test_post_that_times_out_after_taking_effect_is_adopted(fake):
     fake.faults.after_effect["POST disk"] = ["timeout"]
-    created = DiskProvider().create(base(fake, "worker-1-data", sizeGb=250, source={}, edit=None))
-    assert fake.count("disk") == 1 and created.id in fake.objects(ZONE, "disk")
+    disk_id, _ = kind(DiskType, fake).create(base(fake, "worker-1-data", sizeGb=250, source={}, edit=None))
+    assert fake.count("disk") == 1 and disk_id in fake.objects(ZONE, "disk")
 
 
 @pytest.mark.parametrize("resource", ["server", "internet", "switch", "disk"])
 def test_next_run_adopts_what_a_failed_run_left_behind(fake, resource):
     """A run that died after the POST left a tagged resource; the next create takes it over."""
     if resource == "server":
-        provider, inputs = ServerProvider(), make_server_inputs(fake)
+        cls, inputs = ServerType, make_server_inputs(fake)
     elif resource == "internet":
-        provider, inputs = RouterSwitchProvider(), base(fake, "router-switch", prefixLength=27, bandwidthMbps=100)
+        cls, inputs = RouterSwitchType, base(fake, "router-switch", prefixLength=27, bandwidthMbps=100)
     elif resource == "switch":
-        provider, inputs = SwitchProvider(), base(fake, "private-switch")
+        cls, inputs = SwitchType, base(fake, "private-switch")
     else:
-        provider, inputs = DiskProvider(), base(fake, "d", sizeGb=20, source={}, edit=None)
+        cls, inputs = DiskType, base(fake, "d", sizeGb=20, source={}, edit=None)
     fake.faults.after_effect[f"POST {resource}"] = ["timeout"]
     fake.faults.timeout_sleep = 0.6
-    tags = provider.tags_for(inputs)
+    tags = kind(cls, fake).tags_for(inputs)
     with pytest.MonkeyPatch.context() as m:  # the first run is cut off right after its POST
-        m.setattr(SakuraProvider, "find_tagged", lambda self, c, t: None)
-        m.setattr(SakuraProvider, "settings", dataclasses.replace(FAST, poll_timeout=0.05))
+        m.setattr(SakuraResourceType, "find_tagged", lambda self, c, t: None)
         with pytest.raises(WaitTimeout):
-            provider.create(inputs)
+            kind(cls, fake, settings=dataclasses.replace(FAST, poll_timeout=0.05)).create(inputs)
     before = fake.count(resource)
-    adopted = provider.create(inputs)
+    adopted_id, _ = kind(cls, fake).create(inputs)
     assert fake.count(resource) == before == 1
-    assert sorted(fake.objects(ZONE, resource)[adopted.id]["Tags"]) == sorted(tags)
+    assert sorted(fake.objects(ZONE, resource)[adopted_id]["Tags"]) == sorted(tags)
 
 
 def test_replacement_does_not_adopt_its_predecessor(fake):
-    provider = DiskProvider()
-    old = provider.create(base(fake, "worker-1-data", sizeGb=100, source={}, edit=None))
-    new = provider.create(base(fake, "worker-1-data", sizeGb=250, source={}, edit=None))
-    assert old.id != new.id and fake.count("disk") == 2
+    disks = kind(DiskType, fake)
+    old_id, _ = disks.create(base(fake, "worker-1-data", sizeGb=100, source={}, edit=None))
+    new_id, _ = disks.create(base(fake, "worker-1-data", sizeGb=250, source={}, edit=None))
+    assert old_id != new_id and fake.count("disk") == 2
 
 
 def test_power_on_still_creating_is_retried(fake):
     fake.faults.power_still_creating = 2
-    created = ServerProvider().create(make_server_inputs(fake))
-    assert fake.objects(ZONE, "server")[created.id]["Instance"]["Status"] == "up"
+    server_id, _ = kind(ServerType, fake).create(make_server_inputs(fake))
+    assert fake.objects(ZONE, "server")[server_id]["Instance"]["Status"] == "up"
     assert sum(1 for m, p in fake.log if m == "PUT" and p.endswith("/power")) == 3
 
 
@@ -307,32 +407,13 @@ def test_missing_credentials_say_where_to_put_them(fake, monkeypatch):
         make_switch(fake)
 
 
-def test_credentials_from_stack_secrets_via_configure(fake, monkeypatch):
+def test_credentials_from_the_provider_configuration_win_over_the_environment(fake, monkeypatch):
     monkeypatch.delenv("SAKURACLOUD_ACCESS_TOKEN")
     monkeypatch.delenv("SAKURACLOUD_ACCESS_TOKEN_SECRET")
-
-    class Request:
-        class config:
-            values = {"sakuraAccessToken": "fake-token", "sakuraAccessTokenSecret": "fake-secret"}
-
-            @classmethod
-            def get(cls, key):
-                return cls.values.get(key)
-
-    provider = SwitchProvider()
-    provider.configure(Request())
-    provider.create(base(fake, "s"))
+    switches = kind(SwitchType, fake, credentials=Credentials("fake-token", "fake-secret"))
+    switches.create(base(fake, "s"))
     assert fake.count("switch") == 1
-
-
-def test_the_pickled_provider_holds_no_credentials(fake):
-    from pulumi.dynamic.dynamic import serialize_provider
-    import base64
-
-    provider = SwitchProvider()
-    provider.create(base(fake, "s"))
-    blob = base64.b64decode(serialize_provider(provider))
-    assert b"fake-secret" not in blob and b"fake-token" not in blob
+    assert "fake-secret" not in repr(switches.config), "the secret never shows in a repr or a log line"
 
 
 # --------------------------------------------------------------------------- archive upload over FTPS
@@ -377,23 +458,24 @@ def test_archive_upload_over_ftps(fake, ftps, tmp_path, monkeypatch):
     monkeypatch.setattr(FakeSakura, "handle", _ftp_user(FakeSakura.handle))
     image = tmp_path / "vyos.qcow2"
     image.write_bytes(b"QFI\xfb" + bytes(range(256)) * 64)
-    provider = ArchiveProvider()
-    checked = provider.check({}, base(fake, "router-image", file=str(image), sizeGb=20))
-    assert checked.failures == [] and len(checked.inputs["fileSha256"]) == 64
-    created = provider.create(checked.inputs)
-    archive = fake.objects(ZONE, "archive")[created.id]
+    provider = kind(ArchiveType, fake)
+    inputs = base(fake, "router-image", file=str(image), sizeGb=20)
+    archive_id, outs = provider.create(inputs)
+    archive = fake.objects(ZONE, "archive")[archive_id]
     assert archive["Availability"] == "available" and archive["SizeMB"] == 20 * 1024
-    assert (home / "vyos.qcow2").read_bytes() == image.read_bytes()
-    again = provider.check(checked.inputs, checked.inputs).inputs
-    assert provider.diff(created.id, created.outs, again).replaces == []
+    assert (home / "vyos.qcow2").read_bytes() == image.read_bytes() and len(outs["fileSha256"]) == 64
     image.write_bytes(b"another image")
-    changed = provider.check(checked.inputs, checked.inputs).inputs
-    assert provider.diff(created.id, created.outs, changed).replaces == ["fileSha256"]
+    assert not provider.diff(outs, {**inputs, "file": str(image)}).changed, "another build of the image replaces nothing"
+    assert not provider.diff(outs, {**inputs, "file": "images/elsewhere.qcow2"}).changed
 
 
-def test_archive_check_names_a_missing_image(fake):
-    result = ArchiveProvider().check({}, base(fake, "router-image", file="images/nope.qcow2", sizeGb=20))
-    assert [(f.property, f.reason) for f in result.failures] == [("file", "image file images/nope.qcow2 not found (relative to the project root)")]
+def test_the_image_file_is_needed_only_to_create_the_archive(fake, tmp_path):
+    provider = kind(ArchiveType, fake)
+    inputs = base(fake, "router-image", file="images/nope.qcow2", sizeGb=20)
+    assert provider.check({}, inputs) == (inputs, []), "a preview on a clean checkout must pass"
+    with pytest.raises(FileNotFoundError, match=r"images/nope.qcow2 not found .*router.vyosImage.archiveId"):
+        provider.create(inputs)
+    assert fake.count("archive") == 0
 
 
 def _ftp_user(handle):
@@ -406,7 +488,7 @@ def _ftp_user(handle):
     return wrapped
 
 
-# --------------------------------------------------------------------------- after the review: changes that must be safe
+# --------------------------------------------------------------------------- changes that must be safe
 
 
 def _power_requests(fake):
@@ -414,18 +496,17 @@ def _power_requests(fake):
 
 
 def test_plan_change_shuts_the_guest_down_cleanly_first(fake):
-    provider = ServerProvider()
-    created = provider.create(make_server_inputs(fake))
-    provider.update(created.id, created.outs, {**created.outs, "cpu": 8, "memoryGb": 32})
+    provider = kind(ServerType, fake)
+    server_id, outs = provider.create(make_server_inputs(fake))
+    provider.update(server_id, outs, {**outs, "cpu": 8, "memoryGb": 32})
     assert [body for _, body in _power_requests(fake)] == [None], "an ACPI shutdown, not a forced one"
 
 
-def test_a_guest_that_ignores_acpi_is_forced_after_the_grace_time(fake, monkeypatch):
-    monkeypatch.setattr(SakuraProvider, "settings", dataclasses.replace(FAST, shutdown_timeout=0.2))
+def test_a_guest_that_ignores_acpi_is_forced_after_the_grace_time(fake):
     fake.faults.acpi_ignored = True
-    provider = ServerProvider()
-    created = provider.create(make_server_inputs(fake))
-    updated = provider.update(created.id, created.outs, {**created.outs, "cpu": 8, "memoryGb": 32}).outs
+    provider = kind(ServerType, fake, settings=dataclasses.replace(FAST, shutdown_timeout=0.2))
+    server_id, outs = provider.create(make_server_inputs(fake))
+    updated = provider.update(server_id, outs, {**outs, "cpu": 8, "memoryGb": 32})
     assert [body for _, body in _power_requests(fake)] == [None, {"Force": True}]
     assert fake.objects(ZONE, "server")[updated["sakuraId"]]["Instance"]["Status"] == "up"
 
@@ -433,29 +514,29 @@ def test_a_guest_that_ignores_acpi_is_forced_after_the_grace_time(fake, monkeypa
 @pytest.mark.parametrize("resource", ["server", "internet"])
 def test_an_id_changing_put_that_loses_its_answer_is_not_repeated(fake, resource):
     if resource == "server":
-        provider, created = ServerProvider(), None
-        created = provider.create(make_server_inputs(fake))
+        provider = kind(ServerType, fake)
+        created_id, outs = provider.create(make_server_inputs(fake))
         change, pattern = {"cpu": 8, "memoryGb": 32}, "PUT server/*/plan"
     else:
-        provider = RouterSwitchProvider()
-        created = provider.create(base(fake, "router-switch", prefixLength=27, bandwidthMbps=100))
+        provider = kind(RouterSwitchType, fake)
+        created_id, outs = provider.create(base(fake, "router-switch", prefixLength=27, bandwidthMbps=100))
         change, pattern = {"bandwidthMbps": 250}, "PUT internet/*/bandwidth"
     fake.faults.after_effect[pattern] = ["timeout"]
-    updated = provider.update(created.id, created.outs, {**created.outs, **change}).outs
+    updated = provider.update(created_id, outs, {**outs, **change})
     changes = [p for m, p in fake.log if m == "PUT" and p.endswith(("/plan", "/bandwidth"))]
     assert len(changes) == 1, changes
-    assert updated["sakuraId"] != created.id and fake.count(resource) == 1
+    assert updated["sakuraId"] != created_id and fake.count(resource) == 1
     assert updated["sakuraId"] in fake.objects(ZONE, resource)
 
 
 def test_a_new_boot_disk_is_attached_first(fake):
-    provider = ServerProvider()
+    provider = kind(ServerType, fake)
     inputs = make_server_inputs(fake)
-    created = provider.create(inputs)
-    new_boot = DiskProvider().create(base(fake, "worker-1-boot-2", sizeGb=40, source={"osTag": "ubuntu-24.04-latest"}, edit=None))
-    swapped = {**created.outs, "diskIds": [new_boot.outs["sakuraId"], inputs["diskIds"][1]]}
-    provider.update(created.id, created.outs, swapped)
-    assert [str(d["ID"]) for d in fake.objects(ZONE, "server")[created.id]["Disks"]] == swapped["diskIds"]
+    server_id, outs = provider.create(inputs)
+    new_boot, _ = kind(DiskType, fake).create(base(fake, "worker-1-boot-2", sizeGb=40, source={"osTag": "ubuntu-24.04-latest"}, edit=None))
+    swapped = {**outs, "diskIds": [new_boot, inputs["diskIds"][1]]}
+    provider.update(server_id, outs, swapped)
+    assert [str(d["ID"]) for d in fake.objects(ZONE, "server")[server_id]["Disks"]] == swapped["diskIds"]
 
 
 def test_a_half_finished_upload_is_resumed(fake, ftps, tmp_path, monkeypatch):
@@ -463,14 +544,14 @@ def test_a_half_finished_upload_is_resumed(fake, ftps, tmp_path, monkeypatch):
     monkeypatch.setattr(FakeSakura, "handle", _ftp_user(FakeSakura.handle))
     image = tmp_path / "vyos.qcow2"
     image.write_bytes(b"QFI\xfb" + bytes(range(256)) * 16)
-    provider = ArchiveProvider()
-    inputs = provider.check({}, base(fake, "router-image", file=str(image), sizeGb=20)).inputs
+    provider = kind(ArchiveType, fake)
+    inputs = base(fake, "router-image", file=str(image), sizeGb=20)
     fake.ftp_port = 1  # nothing listens there: the first run's upload fails after the archive exists
     with pytest.raises(OSError):
         provider.create(inputs)
     assert fake.count("archive") == 1
     fake.ftp_port = port
-    created = provider.create(inputs)
-    assert fake.count("archive") == 1 and fake.objects(ZONE, "archive")[created.id]["Availability"] == "available"
+    archive_id, _ = provider.create(inputs)
+    assert fake.count("archive") == 1 and fake.objects(ZONE, "archive")[archive_id]["Availability"] == "available"
     assert (home / "vyos.qcow2").read_bytes() == image.read_bytes()
-    assert ("PUT", f"archive/{created.id}/ftp") in fake.log, "the FTP server was opened again"
+    assert ("PUT", f"archive/{archive_id}/ftp") in fake.log, "the FTP server was opened again"

@@ -7,28 +7,22 @@ from graphlib import TopologicalSorter
 
 import pytest
 
-from components.mocking import fake_sakura_id
+from components.mocking import fake_random_bytes, fake_sakura_id
 from components.offline import ProgramRun
-from components.sakura.resources import (
-    ArchiveProvider,
-    DiskProvider,
-    RouterSwitchProvider,
-    SakuraProvider,
-    ServerProvider,
-    SshKeyProvider,
-    SwitchProvider,
-)
+from components.provider_plugin import RESOURCE_TYPES
+from components.sakura.archive import ArchiveType
 
 from .conftest import STACKS
 from .fake_sakura import FakeSakura
 from .test_sakura_providers import FAST
+from components.sakura.provider import ProviderConfig
 
-SAKURA = "pulumi-python:dynamic/sakura:"
+SAKURA = "contest-k8s:sakura:"
 SIZES = {"router": (4, 8, 40), "lb": (4, 8, 40), "cp": (4, 8, 100), "worker": (8, 32, 250)}
 
 
 def sakura(run: ProgramRun, kind: str):
-    return {r.name: r for r in run.of_type(f"dynamic/sakura:{kind}")}
+    return {r.name: r for r in run.of_type(f"contest-k8s:sakura:{kind}")}
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -55,8 +49,10 @@ def test_vm_layer_counts_sizes_nics_tags_and_protection(stack_runs, stack):
             disk_ids.append(fake_sakura_id(stack, SAKURA + "Disk", f"{name}-data"))
             assert disks[f"{name}-data"].inputs["sizeGb"] == 250 and disks[f"{name}-data"].inputs["source"] == {}
         assert server.inputs["diskIds"] == disk_ids, name
+        role_tag = {"router": "role=router", "lb": "role=api-lb", "cp": "role=control-plane", "worker": "role=worker"}[role]
+        owner = f"owner={fake_random_bytes(stack, 'state-owner', 8).hex()}"
         for resource in [server, boot]:
-            assert {"contest-k8s", f"stack={stack}", f"node={name}", f"role={server.inputs['tags'][-1].split('=')[1]}"} <= set(resource.inputs["tags"])
+            assert {"contest-k8s", f"stack={stack}", f"node={name}", role_tag, owner} <= set(resource.inputs["tags"])
         assert server.inputs["name"] == f"{stack}-{name}" and server.inputs["zone"] == "is1b"
         assert boot.inputs["edit"]["hostName"] == name and boot.inputs["edit"]["disablePasswordAuth"] is True
         assert "edit.password" in boot.secret_inputs and len(boot.inputs["edit"]["password"]) == 32
@@ -73,7 +69,7 @@ def test_node_resources_depend_only_on_what_they_use(stack_runs):
     run = stack_runs["dev"]
     for worker in ("worker-1", "worker-2"):
         server = run.named(worker, "sakura:Server")
-        assert {run.by_urn(u).name for u in server.depends_on} == {f"{worker}-boot", f"{worker}-data", "private-switch"}
+        assert {run.by_urn(u).name for u in server.depends_on} == {f"{worker}-boot", f"{worker}-data", "private-switch", "state-owner"}
 
 
 def test_control_planes_and_load_balancers_change_one_at_a_time(stack_runs):
@@ -86,8 +82,8 @@ def test_control_planes_and_load_balancers_change_one_at_a_time(stack_runs):
 
 def _create_vm_layer(run: ProgramRun, fake: FakeSakura, image) -> dict[str, dict]:
     """Create every Sakura resource of a recorded graph in dependency order, as the engine would."""
-    providers = {"RouterSwitch": RouterSwitchProvider, "Switch": SwitchProvider, "SshKey": SshKeyProvider, "Disk": DiskProvider,
-                 "Server": ServerProvider, "Archive": ArchiveProvider}
+    config = ProviderConfig(api_root_url=fake.root_url, settings=FAST)
+    types = {cls.token: cls(config) for cls in RESOURCE_TYPES}
     resources = {r.urn: r for r in run.resources if r.type.startswith(SAKURA)}
     order = TopologicalSorter({u: [d for d in r.depends_on if d in resources] for u, r in resources.items()}).static_order()
     real: dict[str, str] = {}
@@ -103,12 +99,10 @@ def _create_vm_layer(run: ProgramRun, fake: FakeSakura, image) -> dict[str, dict
     for urn in order:
         r = resources[urn]
         kind = r.short_type
-        inputs = swap({k: v for k, v in r.inputs.items() if k != "__provider"})
-        inputs["apiRootUrl"] = fake.root_url
+        inputs = swap(r.inputs)
         if kind == "Archive":
             inputs["file"] = str(image)
-            inputs = ArchiveProvider().check({}, inputs).inputs
-        outs = providers[kind]().create(inputs).outs
+        _, outs = types[r.type].create(inputs)
         real[fake_sakura_id(run.stack, r.type, r.name)] = outs["sakuraId"]
         if kind == "RouterSwitch":
             real[fake_sakura_id(run.stack, r.type, r.name, "switch")] = outs["switchId"]
@@ -117,10 +111,9 @@ def _create_vm_layer(run: ProgramRun, fake: FakeSakura, image) -> dict[str, dict
 
 
 def test_one_full_vm_layer_create_against_the_fake_api(stack_runs, monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(SakuraProvider, "settings", FAST)
     monkeypatch.setenv("SAKURACLOUD_ACCESS_TOKEN", "fake-token")
     monkeypatch.setenv("SAKURACLOUD_ACCESS_TOKEN_SECRET", "fake-secret")
-    monkeypatch.setattr(ArchiveProvider, "_upload", staticmethod(lambda server, path: None))
+    monkeypatch.setattr(ArchiveType, "_upload", staticmethod(lambda server, path: None))
     image = tmp_path / "vyos.qcow2"
     image.write_bytes(b"image")
     # Async work completes at once, so every wait is one GET: the count is the fixed cost of a create.

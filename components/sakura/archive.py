@@ -1,0 +1,95 @@
+"""A private archive uploaded from a local disk image (Sakura has no public VyOS archive).
+
+The image file is read only when the archive is created: previews and later runs never need it, and
+a different build of the image never replaces the archive (nor, through it, the router's disk). To
+use another image, upload it under another archive, or pin an existing archive's ID in the stack
+file (`router.vyosImage.archiveId`), which is the way after the first upload.
+
+The upload goes to the FTPS server the create answer names. The file name on that server and the
+close-then-wait sequence follow the official tools; both are UNCONFIRMED in the reference.
+"""
+
+from __future__ import annotations
+
+import ftplib
+import hashlib
+import os
+import ssl
+from typing import Optional
+
+import pulumi
+
+from .client import AmbiguousRequest
+from .provider import PACKAGE, Common, SakuraResourceType, failed_availability
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class ArchiveType(SakuraResourceType):
+    token = f"{PACKAGE}:sakura:Archive"
+    resource, envelope, list_key = "archive", "Archive", "Archives"
+    replace_keys = ("zone", "sizeGb")
+    create_only_keys = ("file",)
+    computed_keys = ("sakuraId", "fileSha256")
+
+    def create(self, news: dict) -> tuple[str, dict]:
+        path = news["file"]
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"image file {path} not found (paths are relative to the project root): it is needed once, to upload "
+                "the archive; after that pin the archive's ID in the stack file (router.vyosImage.archiveId)")
+        c = self.client(news)
+        tags = self.tags_for(news)
+        archive, ftp = self.find_tagged(c, tags), None
+        if archive is None:
+            body = {"Archive": {"Name": news["name"], "Description": news.get("description", ""), "Tags": tags,
+                                "SizeMB": int(news["sizeGb"]) * 1024}}
+            try:
+                answer = c.post("archive", body)
+                archive, ftp = answer["Archive"], answer["FTPServer"]
+            except AmbiguousRequest:
+                archive = c.wait_until("archive after an unclear create", lambda: self.find_tagged(c, tags), bool)
+        archive_id = str(archive["ID"])
+        if archive.get("Availability") == "uploading":
+            # New, or left half-uploaded by an earlier run: (re)open its FTP server and upload.
+            ftp = ftp or c.put(f"archive/{archive_id}/ftp", {"ChangePassword": True})["FTPServer"]
+            self._upload(ftp, path)
+            c.delete(f"archive/{archive_id}/ftp")
+        c.wait_until(f"archive {archive_id} available", lambda: c.get(f"archive/{archive_id}")["Archive"],
+                     lambda a: a.get("Availability") == "available", failed_availability)
+        return archive_id, {**news, "sakuraId": archive_id, "fileSha256": file_sha256(path)}
+
+    @staticmethod
+    def _upload(server: dict, path: str) -> None:
+        """FTPS with certificate verification; the API names no port, so 21 unless it does."""
+        ftp = ftplib.FTP_TLS(context=ssl.create_default_context())
+        ftp.connect(server["HostName"], int(server.get("Port", 21)), timeout=120)
+        ftp.login(server["User"], server["Password"])
+        ftp.prot_p()
+        with open(path, "rb") as f:
+            ftp.storbinary(f"STOR {os.path.basename(path)}", f)
+        ftp.quit()
+
+    def read(self, id_: str, state: dict) -> Optional[dict]:
+        found = self.client(state).get_or_none(f"archive/{state.get('sakuraId', id_)}")
+        return state if found else None
+
+    def delete(self, id_: str, state: dict) -> None:
+        self.client(state).delete_if_exists(f"archive/{state.get('sakuraId', id_)}")
+
+
+class Archive(pulumi.CustomResource):
+    sakuraId: pulumi.Output[str]
+    fileSha256: pulumi.Output[str]
+
+    def __init__(self, resource_name: str, common: Common, sakura_name: str, file: str, size_gb: int,
+                 opts: Optional[pulumi.ResourceOptions] = None):
+        props = {**common.inputs(sakura_name, "uploaded router image"), "file": file, "sizeGb": size_gb,
+                 "sakuraId": None, "fileSha256": None}
+        super().__init__(ArchiveType.token, resource_name, props, common.options(opts))

@@ -1,0 +1,167 @@
+"""A VM: NICs in order, its disks attached in order, powered on and waited for.
+
+A plan change (CPU, memory) gives the server a new ID, which `sakuraId` follows; its Pulumi ID stays
+the first one, so nothing keyed on it changes. The host name is set by disk edit at creation and sent
+once; an in-place update never powers on a VM that an operator had stopped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import pulumi
+
+from .client import SakuraApiError, SakuraClient, WaitTimeout
+from .provider import PACKAGE, Common, SakuraResourceType, is_still_creating
+
+
+class ServerType(SakuraResourceType):
+    token = f"{PACKAGE}:sakura:Server"
+    resource, envelope, list_key = "server", "Server", "Servers"
+    replace_keys = ("zone", "nics", "interfaceDriver")
+    update_keys = ("name", "description", "tags", "cpu", "memoryGb", "diskIds")
+    create_only_keys = ("hostName",)
+    computed_keys = ("sakuraId", "macAddresses", "instanceStatus")
+
+    def changed_by_update(self, state: dict, news: dict) -> tuple[str, ...]:
+        return ("sakuraId",) if self._plan_changed(state, news) else ()
+
+    @staticmethod
+    def _plan_changed(state: dict, news: dict) -> bool:
+        return (state.get("cpu"), state.get("memoryGb")) != (news.get("cpu"), news.get("memoryGb"))
+
+    def create(self, news: dict) -> tuple[str, dict]:
+        c = self.client(news)
+        tags = self.tags_for(news)
+        body = {"Server": {
+            "Name": news["name"], "Description": news.get("description", ""), "Tags": tags, "HostName": news.get("hostName", ""),
+            "ServerPlan": self._plan(news), "InterfaceDriver": news.get("interfaceDriver", "virtio"),
+            "ConnectedSwitches": [{"ID": int(s)} for s in news["nics"]], "WaitDiskMigration": False,
+        }}
+        server = self.adopt_or_create(c, tags, lambda: c.post("server", body))
+        server_id = str(server["ID"])
+        self._attach_disks(c, server_id, news.get("diskIds") or [])
+        server = self._power_on(c, server_id)
+        return server_id, {**news, **self._outputs(server)}
+
+    @staticmethod
+    def _plan(props: dict) -> dict:
+        return {"CPU": int(props["cpu"]), "MemoryMB": int(props["memoryGb"]) * 1024, "Commitment": "standard", "Generation": 0}
+
+    @staticmethod
+    def _outputs(server: dict) -> dict:
+        return {
+            "sakuraId": str(server["ID"]),
+            "macAddresses": [nic.get("MACAddress", "") for nic in server.get("Interfaces") or []],
+            "instanceStatus": (server.get("Instance") or {}).get("Status", ""),
+        }
+
+    def _attach_disks(self, c: SakuraClient, server_id: str, disk_ids: list[str]) -> None:
+        for disk_id in disk_ids:
+            disk = c.get(f"disk/{disk_id}")["Disk"]
+            attached = str((disk.get("Server") or {}).get("ID") or "")
+            if attached == server_id:
+                continue
+            if attached:
+                c.delete(f"disk/{disk_id}/to/server")
+            c.put(f"disk/{disk_id}/to/server/{server_id}")
+
+    def _power(self, c: SakuraClient, method: str, server_id: str, body: Optional[dict] = None) -> None:
+        """Issue a power request; `still_creating` is retried, `conflict` means it is already so."""
+        c.wait_until(f"server {server_id} to accept power {method}", lambda: self._try_power(c, method, server_id, body), bool)
+
+    @staticmethod
+    def _try_power(c: SakuraClient, method: str, server_id: str, body: Optional[dict]) -> bool:
+        try:
+            c.request(method, f"server/{server_id}/power", body)
+        except SakuraApiError as e:
+            if is_still_creating(e):
+                return False
+            if e.status != 409:
+                raise
+        return True
+
+    def _power_on(self, c: SakuraClient, server_id: str) -> dict:
+        self._power(c, "PUT", server_id)
+        return c.wait_until(f"server {server_id} up", lambda: c.get(f"server/{server_id}")["Server"],
+                            lambda s: (s.get("Instance") or {}).get("Status") == "up" and s.get("Availability") == "available")
+
+    def _power_off(self, c: SakuraClient, server_id: str) -> None:
+        """An ACPI shutdown first, so the guest stops cleanly; forced only if it is still up after a while."""
+        status = lambda: (c.get(f"server/{server_id}")["Server"].get("Instance") or {}).get("Status")  # noqa: E731
+        if status() == "down":
+            return
+        self._power(c, "DELETE", server_id)
+        try:
+            c.wait_until(f"server {server_id} to shut down", status, lambda s: s == "down", timeout=c.settings.shutdown_timeout)
+        except WaitTimeout:
+            self._power(c, "DELETE", server_id, {"Force": True})
+            c.wait_until(f"server {server_id} down", status, lambda s: s == "down")
+
+    def read(self, id_: str, state: dict) -> Optional[dict]:
+        server = self.live(self.client(state), state.get("sakuraId", id_))
+        if server is None:
+            return None
+        plan = server.get("ServerPlan") or {}
+        return {**state, "cpu": plan.get("CPU", state.get("cpu")),
+                "memoryGb": (plan.get("MemoryMB") or int(state.get("memoryGb", 0)) * 1024) // 1024,
+                "diskIds": [str(d["ID"]) for d in server.get("Disks") or []], **self._outputs(server)}
+
+    def update(self, id_: str, state: dict, news: dict) -> dict:
+        c = self.client(news)
+        server = self.live(c, state["sakuraId"])
+        if server is None:
+            raise self.gone(c, state["sakuraId"])
+        server_id = str(server["ID"])
+        was_up = (server.get("Instance") or {}).get("Status") == "up"
+        keep = self.keep_previous_ids(server)
+        plan_changed = self._plan_changed(state, news)
+        disks_changed = list(state.get("diskIds") or []) != list(news.get("diskIds") or [])
+        if plan_changed or disks_changed:
+            self._power_off(c, server_id)
+        if disks_changed:
+            # Everything off, then on in the planned order: the first disk is the one the VM boots from.
+            for disk in server.get("Disks") or []:
+                c.delete(f"disk/{disk['ID']}/to/server")
+            self._attach_disks(c, server_id, news.get("diskIds") or [])
+        if plan_changed:
+            keep = self.keep_previous_ids(server, server_id)
+            self.put_metadata(c, server_id, news, keep)
+            server_id = self.change_with_new_id(c, server_id, f"server/{server_id}/plan", self._plan(news))
+        self.put_metadata(c, server_id, news, keep)
+        if was_up and (plan_changed or disks_changed):
+            server = self._power_on(c, server_id)
+        else:
+            server = c.get(f"server/{server_id}")["Server"]
+        return {**news, **self.kept(state), **self._outputs(server)}
+
+    def delete(self, id_: str, state: dict) -> None:
+        c = self.client(state)
+        server = self.live(c, state.get("sakuraId", id_))
+        if server is None:
+            return
+        self._power_off(c, str(server["ID"]))
+        c.delete_if_exists(f"server/{server['ID']}")
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    sakura_name: str
+    host_name: str
+    cpu: int
+    memory_gb: int
+    nics: tuple[pulumi.Input[str], ...]
+    disk_ids: tuple[pulumi.Input[str], ...] = field(default=())
+
+
+class Server(pulumi.CustomResource):
+    sakuraId: pulumi.Output[str]
+    macAddresses: pulumi.Output[list]
+    instanceStatus: pulumi.Output[str]
+
+    def __init__(self, resource_name: str, common: Common, spec: ServerSpec, opts: Optional[pulumi.ResourceOptions] = None):
+        props = {**common.inputs(spec.sakura_name, "managed by contest-k8s"), "hostName": spec.host_name, "cpu": spec.cpu,
+                 "memoryGb": spec.memory_gb, "interfaceDriver": "virtio", "nics": list(spec.nics), "diskIds": list(spec.disk_ids),
+                 "sakuraId": None, "macAddresses": None, "instanceStatus": None}
+        super().__init__(ServerType.token, resource_name, props, common.options(opts))
