@@ -8,7 +8,8 @@ The router's WireGuard private key is 32 random bytes from pulumi-random (secret
 public key is derived with X25519 and exported, with the endpoint, tunnel address, routed prefixes
 and a ready wg-quick `[Peer]` block, for the venue. Other clusters configured in
 `wireguard.clusterPeers` are read from their stacks' `wireguard` output (StackReference); a stack
-that has no such output yet is skipped with a warning and picked up by the next `pulumi up`.
+that does not exist yet, or has no such output yet, is skipped with a warning and picked up by the
+next `pulumi up`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from .render.frr import frr_bgp_script, frr_conf, frr_setup_script, nftables_con
 from .render.metallb import metallb_yaml
 from .render.vyos import BGP_SUBTREES, WIREGUARD_PRIVATE_KEY, base_subtrees, vyos_apply_script, vyos_base_commands, vyos_bgp_commands
 from .render.wireguard import ClusterPeer, cluster_peer, public_key, router_wg_conf
+
+READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"  # the engine's built-in read of another stack's outputs
 
 
 @dataclass(frozen=True)
@@ -47,9 +50,8 @@ class EdgeRouter(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         key = random.RandomBytes("wireguard-key", length=32, opts=child)
         router_public_key = pulumi.Output.unsecret(key.base64.apply(public_key))
-        peers = pulumi.Output.all(plan, *[self._cluster_peer(n, ref) for n, ref in args.cluster_peer_stacks]).apply(
-            lambda v: v[0].wireguard.peers + tuple(p for p in v[1:] if p is not None)
-        )
+        cluster_peers = tuple(p for p in (self._cluster_peer(n, ref) for n, ref in args.cluster_peer_stacks) if p is not None)
+        peers = plan.apply(lambda p: p.wireguard.peers + cluster_peers)
         both = pulumi.Output.all(plan, peers)
 
         if args.flavor == "vyos":
@@ -80,16 +82,23 @@ class EdgeRouter(pulumi.ComponentResource):
         self.wireguard = peer
         self.register_outputs({"wireguard": peer})
 
-    def _cluster_peer(self, name: str, stack_ref: str) -> pulumi.Output:
-        ref = pulumi.StackReference(f"peer-{name}", stack_name=stack_ref, opts=pulumi.ResourceOptions(parent=self))
+    def _cluster_peer(self, name: str, stack_ref: str) -> WireGuardPeer | None:
+        """The peer from the other stack's `wireguard` output; None (with a warning) while it has none.
 
-        def to_peer(output: dict | None) -> WireGuardPeer | None:
-            if not output:
-                pulumi.log.warn(f"stack {stack_ref} has no wireguard output yet: peer {name} is left out until the next update", self)
-                return None
-            return ClusterPeer.from_output(output).as_router_peer()
-
-        return ref.get_output("wireguard").apply(to_peer)
+        Read with the engine's `readStackOutputs` rather than a StackReference: a StackReference to a
+        stack that does not exist yet fails the whole run, and bringing up wsp before prd must work."""
+        try:
+            outputs = pulumi.runtime.invoke(READ_STACK_OUTPUTS, {"name": stack_ref}).value or {}
+        except Exception as e:  # noqa: BLE001: the engine reports a missing stack (or backend) as an invoke failure
+            pulumi.log.warn(f"cluster peer {name}: stack {stack_ref} cannot be read ({e}); it is left out until an update "
+                            "after that stack exists", self)
+            return None
+        output = (outputs.get("outputs") or {}).get("wireguard")
+        if not output:
+            pulumi.log.warn(f"cluster peer {name}: stack {stack_ref} has no wireguard output yet; it is left out until the next "
+                            "update", self)
+            return None
+        return ClusterPeer.from_output(output).as_router_peer()
 
 
 def _lines(commands: list[str]) -> str:

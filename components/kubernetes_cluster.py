@@ -87,10 +87,13 @@ class KubernetesCluster(pulumi.ComponentResource):
                                 validity_period_hours=TEN_YEARS_HOURS,
                                 allowed_uses=["cert_signing", "crl_signing", "digital_signature", "key_encipherment"],
                                 subject=tls.SelfSignedCertSubjectArgs(common_name="kubernetes"), opts=child)
-        token_id = random.RandomString("bootstrap-token-id", length=6, upper=False, special=False, opts=child)
-        token_secret = random.RandomString("bootstrap-token-secret", length=16, upper=False, special=False, opts=child)
         certificate_key = random.RandomBytes("certificate-key", length=32, opts=child)
-        token = pulumi.Output.secret(pulumi.Output.concat(token_id.result, ".", token_secret.result))
+        # One bootstrap token per node, made afresh for each VM it runs on (the keepers) and valid for an hour
+        # after its join ticket: a token never outlives the join it is for. RandomPassword keeps it secret in state.
+        tokens = {node: random.RandomPassword(f"{node}-join-token", length=22, upper=False, special=False,
+                                              keepers={"server": args.hosts[node].identity[0], "disk": args.hosts[node].identity[1]},
+                                              opts=child).result.apply(lambda t: f"{t[:6]}.{t[6:]}")
+                  for node in args.control_planes + args.workers}
         ca_hash = ca.cert_pem.apply(ca_cert_hash)
 
         admin_key = tls.PrivateKey("admin-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
@@ -103,13 +106,13 @@ class KubernetesCluster(pulumi.ComponentResource):
         self.kubeconfig = pulumi.Output.secret(pulumi.Output.all(plan, ca.cert_pem, admin_cert.cert_pem, admin_key.private_key_pem).apply(
             lambda v: admin_kubeconfig(v[0], v[1], v[2], v[3])))
 
-        secrets = {BOOTSTRAP_TOKEN: token, CERTIFICATE_KEY: certificate_key.hex,
-                   KUBERNETES_CA_KEY: ca_key.private_key_pem, ADMIN_KUBECONFIG: self.kubeconfig}
+        shared_secrets = {CERTIFICATE_KEY: certificate_key.hex, KUBERNETES_CA_KEY: ca_key.private_key_pem, ADMIN_KUBECONFIG: self.kubeconfig}
 
         def run(resource: str, node: str, on: str, text, *, needs: tuple[str, ...] = (), depends_on=(), delete=None,
                 replace_first: bool = False, extra_triggers: tuple = (), tied_to_host: bool = True):
             """A script about `node` run on host `on`: replaced when the node's VM is (and, if tied, when `on`'s is)."""
             node_identity = args.hosts[node].identity if on != node else ()
+            secrets = {**shared_secrets, BOOTSTRAP_TOKEN: tokens[node]}
             return run_script(resource, args.hosts[on], args.access, text, secrets={n: secrets[n] for n in needs}, parent=self,
                               depends_on=depends_on, delete=delete, extra_triggers=(*node_identity, *extra_triggers),
                               delete_before_replace=replace_first, tied_to_host=tied_to_host)

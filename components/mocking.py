@@ -115,7 +115,6 @@ class FakeCloud(pulumi.runtime.Mocks):
             "tls:index/certRequest:CertRequest": self._cert_request,
             "tls:index/locallySignedCert:LocallySignedCert": self._locally_signed_cert,
             "command:remote:Command": self._command,
-            "pulumi:pulumi:StackReference": self._stack_reference,
         }
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
@@ -126,7 +125,12 @@ class FakeCloud(pulumi.runtime.Mocks):
         resource_id = state.get("id") or f"{args.name}-fake-id"
         return str(resource_id), state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, None]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]]]:
+        """Invokes: a failure comes back as a failure the program may catch, as the engine's error does."""
+        if args.token == "pulumi:pulumi:readStackOutputs":
+            name = str(args.args["name"])
+            outputs = self._stack_outputs(name)
+            return (outputs, []) if outputs is not None else ({}, [("name", f"unknown stack \"{name}\"")])
         raise NotImplementedError(f"the program must not call {args.token} (no fake answer for it)")
 
     # -- Sakura
@@ -237,19 +241,20 @@ class FakeCloud(pulumi.runtime.Mocks):
 
     # -- other stacks
 
-    def _stack_reference(self, args, state: dict) -> dict:
-        """Another cluster's outputs as its own offline render would give them (empty if it has no stack file)."""
+    def _stack_outputs(self, name: str) -> dict | None:
+        """Another cluster's outputs as its own offline render would give them; None for a stack without a
+        stack file (it does not exist)."""
         from .offline import PROJECT_ROOT, load_stack
         from .plan import GlobalBlock, build_plan
         from .render.wireguard import cluster_peer, public_key
 
-        stack = str(state["name"]).rsplit("/", 1)[-1]
+        stack = name.rsplit("/", 1)[-1]
         if not (PROJECT_ROOT / f"Pulumi.{stack}.yaml").exists():
-            return {"outputs": {}, "secretOutputNames": []}
+            return None
         loaded, _, _ = load_stack(stack)
         plan = build_plan(loaded, GlobalBlock.assumed(fake_block(stack, loaded.config.network.global_prefix_length)))
         key = public_key(base64.b64encode(fake_random_bytes(stack, "wireguard-key", 32)).decode())
-        return {"outputs": {"wireguard": cluster_peer(plan, key).as_output()}, "secretOutputNames": []}
+        return {"name": name, "outputs": {"wireguard": cluster_peer(plan, key).as_output()}, "secretOutputNames": []}
 
     # -- pulumi-command
 

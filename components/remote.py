@@ -6,7 +6,9 @@
   address, the user and the stack's key, all stable between runs.
 - A script runs again only when its text changes: the text goes in `stdin` (the remote side writes it
   to a private temporary file and runs that) and its SHA-256 (of the reviewable text, secrets as
-  placeholders) in `triggers`. Every script is safe to run twice.
+  placeholders) into the `create` command line, so a changed script previews as an update of its
+  command (pulumi-command then runs `create` again), visible even where `stdin` is secret. `triggers`
+  hold only what must replace the command: its host's identity. Every script is safe to run twice.
 - Secrets are filled into the text only here, inside a secret Output; `stdin` is therefore secret.
 - Workers sit on the private switch: they are reached through the router as an SSH jump host.
 - A host's `ready` resources (its VM, the sudo grant, the router that forwards to it) come before
@@ -85,21 +87,18 @@ def grant_sudo(resource_name: str, host: Host, access: SshAccess, password: pulu
     """Let the login user run sudo without a password, using once the password set by disk edit.
 
     Sakura's Ubuntu archives are set up by disk edit, not cloud-init, so the login user's sudo may
-    ask for that password (SSH password login itself stays disabled). The password reaches sudo
-    through a private askpass file and the command line is a secret input. Harmless where sudo
-    already needs no password.
+    ask for that password (SSH password login itself stays disabled). The password reaches sudo on
+    stdin (`sudo -S`), a secret input: never on the command line, which pulumi-command prints when a
+    command fails and `ps` shows while it runs. Harmless where sudo already needs no password.
     """
-    def grant(pw: str) -> str:
-        rule = f"{host.user} ALL=(ALL) NOPASSWD:ALL"
-        install = (f"echo '{rule}' > {SUDOERS}.new && chmod 0440 {SUDOERS}.new && visudo -cqf {SUDOERS}.new "
-                   f"&& mv {SUDOERS}.new {SUDOERS}")
-        return (f"a=$(mktemp) && chmod 700 \"$a\" && printf '#!/bin/sh\\necho %s\\n' '{pw}' > \"$a\" "
-                f"&& SUDO_ASKPASS=\"$a\" sudo -A sh -c \"{install}\"; rc=$?; rm -f \"$a\"; exit $rc")
-
+    rule = f"{host.user} ALL=(ALL) NOPASSWD:ALL"
+    install = (f"echo '{rule}' > {SUDOERS}.new && chmod 0440 {SUDOERS}.new && visudo -cqf {SUDOERS}.new "
+               f"&& mv {SUDOERS}.new {SUDOERS}")
     return command.remote.Command(
         resource_name,
         connection=access.connection(host),
-        create=pulumi.Output.secret(pulumi.Output.from_input(password).apply(grant)),
+        create=f"sudo -S -p '' sh -c \"{install}\"",
+        stdin=pulumi.Output.secret(pulumi.Output.from_input(password).apply(lambda pw: pw + "\n")),
         triggers=list(host.identity),
         opts=pulumi.ResourceOptions(parent=parent, depends_on=list(host.ready)),
     )
@@ -116,9 +115,10 @@ def run_script(resource_name: str, host: Host, access: SshAccess, text: pulumi.I
                delete_before_replace: bool = False, tied_to_host: bool = True) -> command.remote.Command:
     """Run `text` (reviewable, with `<secret:NAME>` placeholders) on `host`, filling in `secrets`.
 
-    The command is replaced when its text, its host's identity (unless not `tied_to_host`) or
-    `extra_triggers` (another node's identity, the Kubernetes version) change. `delete` runs when
-    the command is deleted or replaced, before the replacement when `delete_before_replace` is set.
+    The command runs again (an update) when its text changes, and is replaced when its host's identity
+    (unless not `tied_to_host`) or `extra_triggers` (another node's identity, the Kubernetes version)
+    change. `delete` runs when the command is deleted or replaced, before the replacement when
+    `delete_before_replace` is set.
     """
     secrets = dict(secrets or {})
     names = sorted(secrets)
@@ -133,10 +133,10 @@ def run_script(resource_name: str, host: Host, access: SshAccess, text: pulumi.I
     return command.remote.Command(
         resource_name,
         connection=access.connection(host),
-        create=host.interpreter,
+        create=pulumi.Output.from_input(text).apply(lambda t: f": script sha256:{sha256(t)}; {host.interpreter}"),
         stdin=stdin,
         delete=delete,
-        triggers=[pulumi.Output.from_input(text).apply(sha256), *(host.identity if tied_to_host else ()), *extra_triggers],
+        triggers=[*(host.identity if tied_to_host else ()), *extra_triggers],
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[*host.ready, *list(depends_on)],
                                     delete_before_replace=delete_before_replace),
     )

@@ -13,7 +13,7 @@ from .day_one import record_day_one
 from .edge_router import EdgeRouter, EdgeRouterArgs
 from .kubernetes_cluster import KubernetesCluster, KubernetesClusterArgs
 from .machines import ClusterMachines, ClusterMachinesArgs
-from .node_access import NodeAccess
+from .node_access import NodeAccess, NodeAccessArgs
 from .plan import control_plane_order, machine_shapes
 from .remote import SshAccess
 from .sakura.provider import PACKAGE
@@ -61,10 +61,11 @@ def deploy() -> None:
     pulumi.export("sshPrivateKey", pulumi.Output.secret(ssh.private_key_openssh))
 
     shapes = {s.name: s for s in machine_shapes(loaded)}
+    vm_access = dict(plan=plan, servers=machines.servers, boot_disks=machines.boot_disks, access=access, password=login_password,
+                 stack_key=ssh.public_key_openssh, operator_keys=c.ssh.authorized_keys)
     router_host, router_ready = None, ()
     if c.layers.edge:
-        router_access = NodeAccess("router-access", [shapes[ROUTER_NAME]], plan, machines.servers, machines.boot_disks, access,
-                                   login_password)
+        router_access = NodeAccess("router-access", NodeAccessArgs([shapes[ROUTER_NAME]], **vm_access))
         router_host = router_access.hosts[ROUTER_NAME]
         edge = EdgeRouter("edge", EdgeRouterArgs(plan, c.router.flavor, router_host, access,
                                                  tuple(sorted(c.wireguard.cluster_peers.items()))))
@@ -78,8 +79,7 @@ def deploy() -> None:
         (role("control-plane") + role("worker") if c.layers.kubernetes else ())
     if not reached:
         return  # e.g. the sandbox zone, where VMs never boot: nothing but the VM layer
-    nodes = NodeAccess("node-access", [shapes[n] for n in reached], plan, machines.servers, machines.boot_disks, access,
-                       login_password, jump=router_host, after=router_ready)
+    nodes = NodeAccess("node-access", NodeAccessArgs([shapes[n] for n in reached], **vm_access, jump=router_host, after=router_ready))
 
     if c.layers.api_load_balancer:
         api = ApiLoadBalancer("api-endpoint", ApiLoadBalancerArgs(plan, {n: nodes.hosts[n] for n in role("api-lb")}, access))

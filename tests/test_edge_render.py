@@ -293,3 +293,15 @@ def test_both_sides_of_every_bgp_session_agree(stack_runs, frr_runs, stack):
             first, _, last = entry.partition("-")
             edge = [ipaddress.ip_address(first), ipaddress.ip_address(last)] if last else list(ipaddress.ip_network(first))[::255]
             assert all(any(a in n for n in covered) for a in edge), entry
+
+
+def test_a_cluster_peer_whose_stack_does_not_exist_yet_is_skipped(program, tmp_path):
+    """Bringing up wsp before prd: the missing stack is left out with a warning, the existing one is peered."""
+    from .conftest import write_stack
+
+    peers = {"dev": "organization/contest-k8s/dev", "later": "organization/contest-k8s/later"}
+    run = program("prd", write_stack(tmp_path, "prd", lambda c: c["contest-k8s:wireguard"].update(clusterPeers=peers)))
+    commands = run.artifact("router/router/base.vyos")
+    dev = program("dev").outputs["wireguard"]
+    assert f"set interfaces wireguard wg0 peer dev public-key '{dev['publicKey']}'" in commands
+    assert "peer later" not in commands

@@ -57,9 +57,13 @@ STUBS = {
         esac""",
     "sudo": r"""
         echo "sudo $*" >> "$STUB_LOG"
-        [ "$1" = -A ] && [ "$("$SUDO_ASKPASS")" = "$STUB_PASSWORD" ] || { echo "sudo: wrong password" >&2; exit 1; }
-        shift
+        [ "$1" = -S ] && [ "$2" = -p ] && IFS= read -r given && [ "$given" = "$STUB_PASSWORD" ] \
+          || { echo "sudo: wrong password" >&2; exit 1; }
+        shift 3
         exec "$@"
+        """,
+    "getent": r"""
+        [ "$1" = passwd ] && echo "$2:x:1000:1000::/etc/test-home/$2:/bin/bash"
         """,
     "visudo": r"""
         echo "visudo $*" >> "$STUB_LOG"
@@ -273,15 +277,16 @@ def test_leave_goes_on_when_etcd_does_not_answer(prd, tmp_path):
 
 
 def test_sudo_grant_uses_the_disk_edit_password_once(prd, tmp_path):
-    """The grant command as the program sends it: askpass with the password, a checked sudoers file."""
-    create = prd.named("cp-1-sudo", "Command").inputs["create"]
-    password = create.split("echo %s\\n' '")[1].split("'")[0]
-    assert len(password) == 32
+    """The grant command as the program sends it: the password on stdin (never on the command line), a checked sudoers file."""
+    grant = prd.named("cp-1-sudo", "Command")
+    create, password = grant.inputs["create"], grant.inputs["stdin"].rstrip("\n")
+    assert len(password) == 32 and password not in create
+    assert "stdin" in grant.secret_inputs and "create" not in grant.secret_inputs
     # /etc/sudoers.d exists on every Ubuntu image; this test machine may lack the sudo package
-    script = f"mkdir -p /etc/sudoers.d\nexport STUB_PASSWORD={password}\n{create}\n"
+    script = f"mkdir -p /etc/sudoers.d\nexport STUB_PASSWORD={password}\nprintf '%s\\n' '{password}' | {{ {create}; }}\n"
     first, second, tree1, tree2, _ = run_twice(tmp_path, script, _nic(prd, "cp-1"))
     assert tree1 == tree2 == {"sudoers.d/90-contest-k8s": tree1["sudoers.d/90-contest-k8s"]}
-    assert first[0].startswith("sudo -A sh -c") and any(c.startswith("visudo -cqf") for c in first)
+    assert first[0].startswith("sudo -S -p  sh -c") and any(c.startswith("visudo -cqf") for c in first)
     wrong = script.replace(f"STUB_PASSWORD={password}", "STUB_PASSWORD=wrong")
     (tmp_path / "wrong").mkdir()
     with pytest.raises(AssertionError, match="wrong password"):
@@ -329,3 +334,34 @@ def test_the_remote_command_lines_run_a_script_from_stdin_and_from_a_heredoc(prd
         result = subprocess.run(["bash", "-c", f"sudo() {{ \"$@\"; }}; {form}"], input=stdin, capture_output=True, text=True)
         assert result.returncode == 7, result.stderr
         assert result.stdout.startswith("ran from /tmp/") and "stdin gave: nothing" in result.stdout
+
+
+def test_operator_keys_follow_the_stack_file(tmp_path):
+    """The keys script keeps the stack's key and writes exactly the stack file's operator keys; a second run changes nothing."""
+    operator = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJpH4aQvSnVuvbT6Jvn2XzvsQvKu1kQxVbV9x+BvGSUr alice@venue"
+    run = run_stack("prd", write_stack(tmp_path, "prd", lambda c: c.update({PROJECT + ":ssh": {"authorizedKeys": [operator]}})))
+    script = run.artifact("scripts/cp-1/authorized-keys.sh")
+    (tmp_path / "keys").mkdir()
+    first, second, tree1, tree2, outputs = run_twice(tmp_path / "keys", script, _nic(run, "cp-1"))
+    assert_second_run_is_a_no_op(first, second, tree1, tree2, outputs, expect_first=("chown ubuntu:ubuntu",))
+    keys = (Path(tmp_path / "keys" / "upper" / "test-home" / "ubuntu" / ".ssh" / "authorized_keys")).read_text().splitlines()
+    assert keys[1:] == [run.named("ssh-key", "sakura:SshKey").inputs["publicKey"].strip(), operator]
+
+
+def test_adding_an_operator_key_changes_one_command_per_vm_and_no_disk(stack_runs, tmp_path):
+    """Disk edit is create-only: the new key is written by the keys command, an in-place update."""
+    from components.sakura.disk import DiskType
+    before = stack_runs["prd"]
+    operator = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJpH4aQvSnVuvbT6Jvn2XzvsQvKu1kQxVbV9x+BvGSUr alice@venue"
+    after = run_stack("prd", write_stack(tmp_path, "prd", lambda c: c.update({PROJECT + ":ssh": {"authorizedKeys": [operator]}})))
+    old = {r.urn: r for r in before.resources}
+    changed = sorted(r.name for r in after.resources if r.urn in old and old[r.urn].inputs != r.inputs)
+    commands = [n for n in changed if n.endswith("-ssh-keys")]
+    assert commands == sorted(f"{n}-ssh-keys" for n in ("lb-1", "lb-2", "cp-1", "cp-2", "cp-3", "worker-1", "worker-2", "worker-3"))
+    disks = DiskType(None)
+    for name in set(changed) - set(commands):
+        assert name.endswith("-boot"), name
+        assert not disks.diff(old[after.named(name, "sakura:Disk").urn].inputs, after.named(name, "sakura:Disk").inputs).changed, name
+    for name in commands:
+        command = after.named(name, "Command")
+        assert command.inputs["triggers"] == old[command.urn].inputs["triggers"], "an update of the command, not a replacement"

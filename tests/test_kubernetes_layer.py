@@ -156,9 +156,11 @@ def test_joins_pin_the_ca_computed_from_the_ca_certificate(stack_runs):
 
 def test_no_secret_in_a_plain_output_or_a_rendered_file(stack_runs):
     run = stack_runs["prd"]
-    token = "".join(c for c in _fake_string("prd", "bootstrap-token-id", 6)) + "." + _fake_string("prd", "bootstrap-token-secret", 16)
+    tokens = {node: (lambda t: f"{t[:6]}.{t[6:]}")(_fake_string("prd", f"{node}-join-token", 22))
+              for node in ("cp-1", "cp-2", "cp-3", "worker-1", "worker-2", "worker-3")}
+    token = tokens["worker-1"]
     secrets = {
-        "bootstrap token": token,
+        **{f"bootstrap token of {node}": value for node, value in tokens.items()},
         "certificate key": fake_random_bytes("prd", "certificate-key", 32).hex(),
         "CA key": _stdin(run, "cp-1-join").split("ca.key 0600")[1].split("-----END PRIVATE KEY-----")[0].split("\n", 1)[1],
         "ssh key": run.outputs["sshPrivateKey"].splitlines()[1],
@@ -175,7 +177,9 @@ def test_no_secret_in_a_plain_output_or_a_rendered_file(stack_runs):
     assert kubeconfig["clusters"][0]["cluster"]["server"] == f"https://{run.outputs['apiEndpoint']}"
     for name in ("cp-1-join", "cp-2-join", "worker-1-join", "worker-1-join-ticket", "worker-1-upgrade"):
         assert "stdin" in run.named(name, "Command").secret_inputs, name
-    assert token in _stdin(run, "worker-1-join")
+    assert token in _stdin(run, "worker-1-join") and token in _stdin(run, "worker-1-join-ticket")
+    assert tokens["worker-2"] not in _stdin(run, "worker-1-join"), "each node joins with a token of its own"
+    assert "--ttl 1h" in run.artifact("scripts/worker-1/join-ticket.sh")
     assert "stdin" not in run.named("worker-1-prepare", "Command").secret_inputs, "no secret, so the preview shows the script"
 
 
@@ -220,7 +224,7 @@ def test_adding_worker_4_changes_no_existing_node_resource(stack_runs, tmp_path)
     assert changed == {"router-bgp"}
     assert set(old) <= set(new)
     added = {after.by_urn(u).name for u in set(new) - set(old)}
-    assert added == {"worker-4-day-one", "worker-4", "worker-4-boot", "worker-4-data", "worker-4-sudo", "worker-4-prepare", "worker-4-join-ticket",
+    assert added == {"worker-4-day-one", "worker-4", "worker-4-boot", "worker-4-data", "worker-4-sudo", "worker-4-ssh-keys", "worker-4-join-token", "worker-4-prepare", "worker-4-join-ticket",
                      "worker-4-join", "worker-4-membership", "worker-4-upgrade"}
     assert "neighbor 10.1.0.14 remote-as '65021'" in after.named("router-bgp", "Command").inputs["stdin"]
 
@@ -237,7 +241,7 @@ def test_removing_a_worker_drains_and_deletes_the_node_before_the_vm(stack_runs,
     after = run_stack("prd", write_stack(tmp_path, "prd", lambda c: c[K + "workers"]["nodes"].pop("worker-3")))
     removed = set(_graph_inputs(before)) - set(_graph_inputs(after))
     order = deletion_order(before, removed)
-    assert set(order) == {"worker-3-day-one", "worker-3", "worker-3-boot", "worker-3-data", "worker-3-sudo", "worker-3-prepare", "worker-3-join-ticket",
+    assert set(order) == {"worker-3-day-one", "worker-3", "worker-3-boot", "worker-3-data", "worker-3-sudo", "worker-3-ssh-keys", "worker-3-join-token", "worker-3-prepare", "worker-3-join-ticket",
                           "worker-3-join", "worker-3-membership", "worker-3-upgrade"}
     assert order.index("worker-3-membership") < order.index("worker-3-join") < order.index("worker-3-prepare") < order.index("worker-3")
     assert order.index("worker-3") < order.index("worker-3-boot")
@@ -284,7 +288,7 @@ def test_every_host_is_reached_the_right_way(stack_runs):
     nodes = run.outputs["nodes"]
     for name in ("lb-1", "cp-1", "worker-1"):
         grant = run.named(f"{name}-sudo", "Command")
-        assert "create" in grant.secret_inputs and "NOPASSWD:ALL" in grant.inputs["create"] and "visudo -cqf" in grant.inputs["create"]
+        assert "stdin" in grant.secret_inputs and "NOPASSWD:ALL" in grant.inputs["create"] and "visudo -cqf" in grant.inputs["create"]
         connection = grant.inputs["connection"]
         assert connection["host"] == nodes[name] and connection["user"] == "ubuntu"
         assert connection["dialErrorLimit"] == 30 and connection["perDialTimeout"] == 10

@@ -1,8 +1,9 @@
 """kubeadm v1beta4 configuration files, the CA pin, and the CNI's Helm values.
 
 Everything a join needs is known before any node boots: the CA comes from pulumi-tls (so its
-public-key hash, which joins pin, is computed here from the certificate), the bootstrap token and
-certificate key from pulumi-random. No command output is parsed. Secrets appear as placeholders.
+public-key hash, which joins pin, is computed here from the certificate), the bootstrap tokens (one
+per node, valid for an hour) and the certificate key from pulumi-random. No command output is
+parsed. Secrets appear as placeholders.
 
 v1beta4 takes `extraArgs` and `kubeletExtraArgs` as lists of {name, value}. kubeadm only warns
 about an unknown field and then ignores it, so the tests validate every document against strict
@@ -97,8 +98,8 @@ def init_config(plan: Plan) -> str:
         "kind": "InitConfiguration",
         "bootstrapTokens": [{
             "token": secret(BOOTSTRAP_TOKEN),
-            "description": "contest-k8s node joins (renewed before each join)",
-            "ttl": "24h0m0s",
+            "description": f"contest-k8s join of {node}",
+            "ttl": "1h0m0s",
             "usages": ["signing", "authentication"],
             "groups": ["system:bootstrappers:kubeadm:default-node-token"],
         }],

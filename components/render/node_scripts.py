@@ -7,8 +7,9 @@ Every script is safe to run twice (see `render.shell`), and each one's job is na
   then `kubeadm init|join --config`. A marker written only after kubeadm succeeded records the VM's
   identity; the script does nothing when it matches, and otherwise first resets whatever kubeadm
   left (an attempt that stopped halfway, or the membership of a VM this disk used to belong to);
-- join ticket (on the bootstrap control plane, before each join): the bootstrap token exists again,
-  and for a control plane the shared certificates are uploaded again (they expire after 2 hours);
+- join ticket (on the bootstrap control plane, before each join): the node's own bootstrap token
+  exists, valid for an hour, and for a control plane the shared certificates are uploaded again
+  (they expire after 2 hours);
 - upgrade: only when the node's kubelet is older than the plan's version: kubeadm first, then
   `kubeadm upgrade apply` (bootstrap) or `upgrade node`, then drain, kubelet and kubectl, uncordon;
 - leave (on another control plane, when a node is removed or replaced): drain, remove its etcd
@@ -24,6 +25,7 @@ from .secrets import secret
 from .shell import put, script
 
 KUBERNETES_CA_KEY = "kubernetes-ca-key"
+TOKEN_TTL = "1h"
 MEMBER_MARKER = "/etc/kubernetes/contest-k8s/member"
 # What kubeadm leaves on a node, from an attempt that stopped halfway or a membership of another identity.
 KUBEADM_STATE = ("/etc/kubernetes/admin.conf", "/etc/kubernetes/super-admin.conf", "/etc/kubernetes/kubelet.conf",
@@ -162,7 +164,7 @@ fi
 export KUBECONFIG={ADMIN_CONF}
 token='{secret(BOOTSTRAP_TOKEN)}'
 if ! kubeadm token list -o jsonpath='{{.token}}{{"\\n"}}' | grep -qxF "$token"; then
-  kubeadm token create "$token" --ttl 24h --description "contest-k8s node joins" >/dev/null \\
+  kubeadm token create "$token" --ttl {TOKEN_TTL} --description "contest-k8s join of {node}" >/dev/null \\
     || kubeadm token list -o jsonpath='{{.token}}{{"\\n"}}' | grep -qxF "$token"
 fi
 {upload}echo "contest-k8s: {node} may join"
