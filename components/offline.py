@@ -9,14 +9,15 @@ artifacts and a manifest under `OUT/STACK/` for review in a pull request.
 from __future__ import annotations
 
 import json
+import os
 import runpy
 import shutil
+import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Optional
 
 import pulumi
-import yaml
 from google.protobuf import struct_pb2
 from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime.config import set_all_config
@@ -24,81 +25,12 @@ from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
 from . import artifacts
-from .config import PROJECT, ConfigError, LoadedConfig, Problem, load_config
+from .config import DNS_LABEL, PROJECT, LoadedConfig, describe
 from .mocking import FakeCloud
 from .render.secrets import placeholders
+from .stack_file import PROJECT_ROOT, load_stack, read_stack_file  # noqa: F401  (read_stack_file: re-exported)
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = PROJECT_ROOT / "__main__.py"
-
-
-# --------------------------------------------------------------------------- stack files
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """YAML loader that rejects duplicate keys (a second `worker-1:` must not win silently)."""
-
-
-def _mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict:
-    seen: set = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
-
-
-def _engine_form(value: Any) -> tuple[Any, bool]:
-    """Mirror what the engine hands a program: secure values become placeholders (marked secret)."""
-    if isinstance(value, dict) and set(value) == {"secure"}:
-        return "<secret:stack-config>", True
-    if isinstance(value, dict):
-        items = {k: _engine_form(v) for k, v in value.items()}
-        return {k: v for k, (v, _) in items.items()}, any(s for _, s in items.values())
-    if isinstance(value, list):
-        items = [_engine_form(v) for v in value]
-        return [v for v, _ in items], any(s for _, s in items)
-    return value, False
-
-
-def read_stack_file(path: Path) -> tuple[dict[str, str], frozenset[str]]:
-    """A stack file's config as the engine passes it: strings, JSON for objects, secret keys apart."""
-    try:
-        document = yaml.load(path.read_text(), Loader=_StrictLoader) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(str(path), [Problem("(file)", "unparseable YAML", f"valid YAML ({e})".replace("\n", " "))]) from e
-    except OSError as e:
-        raise ConfigError(str(path), [Problem("(file)", "a missing file", f"a readable stack file ({e.strerror})")]) from e
-    entries = document.get("config") or {}
-    if not isinstance(entries, dict):
-        raise ConfigError(str(path), [Problem("config", type(entries).__name__, "a mapping of namespaced keys")])
-    raw: dict[str, str] = {}
-    secret_keys: set[str] = set()
-    problems = [Problem(k, repr(k), f"a namespaced key like {PROJECT}:{k}") for k in entries if ":" not in str(k)]
-    if problems:
-        raise ConfigError(str(path), problems)
-    for key, value in entries.items():
-        plain, is_secret = _engine_form(value)
-        if is_secret:
-            secret_keys.add(key)
-        if isinstance(plain, (dict, list)):
-            raw[key] = json.dumps(plain)
-        elif isinstance(plain, bool):
-            raw[key] = "true" if plain else "false"
-        else:
-            raw[key] = "" if plain is None else str(plain)
-    return raw, frozenset(secret_keys)
-
-
-def load_stack(stack: str, config_file: Optional[Path] = None) -> tuple[LoadedConfig, dict[str, str], frozenset[str]]:
-    path = config_file or PROJECT_ROOT / f"Pulumi.{stack}.yaml"
-    raw, secret_keys = read_stack_file(path)
-    label = path.name if path.parent == PROJECT_ROOT else str(path)
-    return load_config(raw, stack=stack, source=label, secret_keys=secret_keys), raw, secret_keys
 
 
 # --------------------------------------------------------------------------- recording the graph
@@ -118,6 +50,8 @@ class Registration:
     replace_on_changes: tuple[str, ...]
     delete_before_replace: bool
     ignore_changes: tuple[str, ...]
+    outputs: dict = field(default_factory=dict)  # what the (fake) cloud answered: the resource's state
+    id: str = ""
 
     @property
     def short_type(self) -> str:
@@ -194,24 +128,30 @@ class RecordingMonitor(mocks.MockMonitor):
             state = {k: rpc.wrap_rpc_secret(v) if k in request.additionalSecretOutputs else v for k, v in registration.state.items()}
             response = type(response)(urn=response.urn, id=response.id, object=_sync_await(rpc.serialize_properties(state, {})))
         if request.type != "pulumi:pulumi:Stack":
-            inputs, secret_paths = _plain_struct(request.object)
-            self.registrations.append(
-                Registration(
-                    type=request.type,
-                    name=request.name,
-                    urn=response.urn,
-                    parent=request.parent,
-                    depends_on=tuple(sorted(request.dependencies)),
-                    protect=bool(request.protect),
-                    custom=bool(request.custom),
-                    inputs=inputs,
-                    secret_inputs=secret_paths,
-                    replace_on_changes=tuple(request.replaceOnChanges),
-                    delete_before_replace=bool(request.deleteBeforeReplace),
-                    ignore_changes=tuple(request.ignoreChanges),
-                )
-            )
+            self._record(request, response)
         return response
+
+    def _record(self, request, response) -> None:
+        inputs, secret_paths = _plain_struct(request.object)
+        outputs, _ = _plain_struct(response.object)
+        self.registrations.append(
+            Registration(
+                type=request.type,
+                name=request.name,
+                urn=response.urn,
+                parent=request.parent,
+                depends_on=tuple(sorted(request.dependencies)),
+                protect=bool(request.protect),
+                custom=bool(request.custom),
+                inputs=inputs,
+                secret_inputs=secret_paths,
+                replace_on_changes=tuple(request.replaceOnChanges),
+                delete_before_replace=bool(request.deleteBeforeReplace),
+                ignore_changes=tuple(request.ignoreChanges),
+                outputs=outputs,
+                id=response.id,
+            )
+        )
 
     def RegisterResourceOutputs(self, request):
         if "::pulumi:pulumi:Stack::" in request.urn:
@@ -219,19 +159,23 @@ class RecordingMonitor(mocks.MockMonitor):
         return super().RegisterResourceOutputs(request)
 
 
-def run_program(loaded: LoadedConfig, raw: dict[str, str], secret_keys: frozenset[str]) -> ProgramRun:
-    """Run __main__.py for one stack under FakeCloud; return the recorded graph and artifacts."""
-    cloud = FakeCloud(loaded.stack)
-    monitor = RecordingMonitor(cloud)
+def run_program(loaded: LoadedConfig, raw: dict[str, str], secret_keys: frozenset[str], *,
+                monitor: Optional[RecordingMonitor] = None, preview: bool = False) -> ProgramRun:
+    """Run __main__.py for one stack under FakeCloud (or `monitor`); return the recorded graph and artifacts.
+
+    With `preview`, the program runs as in `pulumi preview`, where the monitor may answer unknown values;
+    the artifacts are then not resolved."""
+    monitor = monitor or RecordingMonitor(FakeCloud(loaded.stack))
     set_all_config(raw, sorted(secret_keys))
-    pulumi.runtime.set_mocks(cloud, project=PROJECT, stack=loaded.stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=loaded.stack, preview=preview, monitor=monitor)
     settings.ROOT.set(None)
     artifacts.take()
     _sync_await(run_in_stack(lambda: runpy.run_path(str(PROGRAM), run_name="__main__")))
     run = ProgramRun(stack=loaded.stack, resources=monitor.registrations)
     run.outputs, run.secret_outputs = monitor.stack_outputs
-    for artifact in sorted(artifacts.take(), key=lambda a: a.path):
-        run.artifacts.append((artifact, _resolve_text(artifact)))
+    published = sorted(artifacts.take(), key=lambda a: a.path)
+    if not preview:
+        run.artifacts = [(artifact, _resolve_text(artifact)) for artifact in published]
     return run
 
 
@@ -263,21 +207,92 @@ def manifest(run: ProgramRun) -> dict:
     return {"stack": run.stack, "artifacts": entries}
 
 
-def write_render(run: ProgramRun, out: Path) -> Path:
-    """Replace OUT/STACK with the run's artifacts and manifest.json; return that directory."""
-    target = out / run.stack
-    if target.exists():
-        shutil.rmtree(target)
-    for artifact, text in run.artifacts:
-        path = target / artifact.path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        if artifact.kind == "script":
-            path.chmod(0o755)
-    (target / "manifest.json").write_text(json.dumps(manifest(run), indent=2, sort_keys=True) + "\n")
+class OutputError(Exception):
+    """The render cannot go where it was asked to; nothing there was changed."""
+
+    def __init__(self, key: str, given: str, expected: str):
+        super().__init__(f"{key}: expected {expected}; given {given}")
+
+
+def render_target(stack: str, out: Path) -> Path:
+    """OUT/STACK, once the stack name is a DNS label and OUT/STACK is nothing or an earlier render of it."""
+    if not DNS_LABEL.fullmatch(stack):
+        raise OutputError("STACK", describe(stack), "a stack name that is a DNS label (lower-case letters, digits, '-'), like prd")
+    if out.exists() and not out.is_dir():
+        raise OutputError("--out", f"{describe(str(out))}, which is not a directory", "a directory to write STACK/ in")
+    target = out / stack
+    if target.is_symlink() or (target.exists() and not _earlier_render(target, stack)):
+        raise OutputError("--out", f"{describe(str(target))}, which is not a render of {stack}",
+                          "a directory where STACK/ is missing, empty or an earlier render (with its manifest.json); "
+                          "move it away or choose another --out")
     return target
 
 
+def _earlier_render(target: Path, stack: str) -> bool:
+    if not target.is_dir():
+        return False
+    if not any(target.iterdir()):
+        return True
+    try:
+        earlier = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(earlier, dict) and earlier.get("stack") == stack
+
+
+def _inside(path: str) -> PurePosixPath:
+    """An artifact path, which must stay inside the render directory."""
+    relative = PurePosixPath(path)
+    if relative.is_absolute() or any(part in ("", ".", "..") for part in path.split("/")):
+        raise ValueError(f"artifact path {path!r} leaves the render directory")
+    return relative
+
+
+def write_render(run: ProgramRun, out: Path) -> Path:
+    """Replace OUT/STACK with the run's artifacts and manifest.json, all at once; return that directory.
+
+    The files are written to a new directory beside OUT/STACK, which then takes its place by
+    rename; the earlier render is moved aside and removed only after that. Nothing else is touched."""
+    target = render_target(run.stack, out)
+    files = [(_inside(artifact.path), artifact, text) for artifact, text in run.artifacts]
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{run.stack}.", suffix=".new", dir=out))
+    except OSError as e:
+        raise OutputError("--out", describe(str(out)), f"a directory the render can write in ({e.strerror})") from None
+    try:
+        for relative, artifact, text in files:
+            path = staging / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            if artifact.kind == "script":
+                path.chmod(0o755)
+        (staging / "manifest.json").write_text(json.dumps(manifest(run), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        staging.chmod(0o755)
+        _replace(target, staging)
+    except OSError as e:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise OutputError("--out", describe(str(out)), f"a directory the render can write in ({e.strerror})") from None
+    return target
+
+
+def _replace(target: Path, staging: Path) -> None:
+    if not target.exists():
+        os.rename(staging, target)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    os.rename(target, aside / target.name)
+    try:
+        os.rename(staging, target)
+    except OSError:
+        os.rename(aside / target.name, target)
+        aside.rmdir()
+        raise
+    shutil.rmtree(aside)
+
+
 def render(stack: str, config_file: Optional[Path], out: Path) -> Path:
+    """Check where the render goes, read and validate the stack file, run the program, write OUT/STACK."""
+    render_target(stack, out)
     loaded, raw, secret_keys = load_stack(stack, config_file)
     return write_render(run_program(loaded, raw, secret_keys), out)
