@@ -555,3 +555,13 @@ def test_a_half_finished_upload_is_resumed(fake, ftps, tmp_path, monkeypatch):
     assert fake.count("archive") == 1 and fake.objects(ZONE, "archive")[archive_id]["Availability"] == "available"
     assert (home / "vyos.qcow2").read_bytes() == image.read_bytes()
     assert ("PUT", f"archive/{archive_id}/ftp") in fake.log, "the FTP server was opened again"
+
+
+def test_timings_can_be_scaled_for_a_fake_api_and_a_typo_is_refused():
+    from components.sakura.client import TIMINGS_ENV, ClientSettings
+
+    assert ClientSettings.from_env({}) == ClientSettings()
+    scaled = ClientSettings.from_env({TIMINGS_ENV: "poll_interval=0.05, requests_per_second=200,max_retries=3"})
+    assert (scaled.poll_interval, scaled.requests_per_second, scaled.max_retries) == (0.05, 200.0, 3)
+    with pytest.raises(ValueError, match="unknown timing 'poll_intervall'"):
+        ClientSettings.from_env({TIMINGS_ENV: "poll_intervall=1"})

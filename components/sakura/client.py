@@ -21,7 +21,7 @@ import os
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
 
@@ -66,9 +66,16 @@ class Credentials:
         return cls(token, secret) if token and secret else None
 
 
+TIMINGS_ENV = "CONTEST_K8S_SAKURA_TIMINGS"
+
+
 @dataclass
 class ClientSettings:
-    """Timings; tests shrink them, production keeps the official client's defaults."""
+    """Timings; tests shrink them, production keeps the official client's defaults.
+
+    `CONTEST_K8S_SAKURA_TIMINGS` (e.g. `poll_interval=0.05,requests_per_second=200`) overrides them in
+    the provider plugin's process: for a fake API on 127.0.0.1 and time-scaled measurements, never
+    needed against the real cloud."""
 
     requests_per_second: float = 5.0
     max_retries: int = 10
@@ -79,6 +86,19 @@ class ClientSettings:
     poll_timeout: float = 20 * 60.0
     not_found_grace: float = 30 * 60.0
     shutdown_timeout: float = 3 * 60.0
+
+
+    @classmethod
+    def from_env(cls, environ: Optional[dict] = None) -> "ClientSettings":
+        text = (os.environ if environ is None else environ).get(TIMINGS_ENV, "")
+        names = {f.name for f in fields(cls)}
+        overrides = {}
+        for item in filter(None, (part.strip() for part in text.split(","))):
+            name, _, value = item.partition("=")
+            if name not in names:
+                raise ValueError(f"{TIMINGS_ENV}: unknown timing {name!r}; known: {', '.join(sorted(names))}")
+            overrides[name] = int(value) if name == "max_retries" else float(value)
+        return cls(**overrides)
 
 
 class _Throttle:

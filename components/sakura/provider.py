@@ -89,7 +89,7 @@ class ProviderConfig:
 
     api_root_url: str = DEFAULT_API_ROOT_URL
     credentials: Optional[Credentials] = field(default=None, repr=False)
-    settings: ClientSettings = field(default_factory=ClientSettings)
+    settings: ClientSettings = field(default_factory=ClientSettings.from_env)
 
     def client(self, zone: str) -> SakuraClient:
         credentials = self.credentials or Credentials.from_env()
