@@ -6,6 +6,12 @@ lists every problem at once. Each problem names the stack file, the key, what wa
 what was expected, and is found before any resource is created. Unknown keys are errors: a
 typo must never silently become a default.
 
+Types are checked strictly (an integer is never an address, `true` never a network, a pattern
+must match the whole ASCII string). A value that fails its type check becomes `INVALID`, and
+the rules between keys (`RULES`, run by `validate`) skip only what needs that value, so type
+errors and cross-key problems are reported in one run. A value under a key whose name says
+secret, token, password or key is never printed.
+
 Nothing here imports Pulumi, the plan or the layers.
 """
 
@@ -21,18 +27,78 @@ import typing
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any, Callable, Literal, Optional
+from urllib.parse import urlsplit
 
 from .sakura import catalog
 
 PROJECT = "contest-k8s"
 DEFAULT_SAKURA_API_ROOT_URL = "https://secure.sakura.ad.jp/cloud/zone"
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_KUBERNETES_VERSION = re.compile(r"^1\.(\d+)\.(\d+)$")
-_SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
-_ARCHIVE_ID = re.compile(r"^\d{12}$")
-_IFNAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$")
+# Every pattern is matched with fullmatch on ASCII only: no trailing newline, no non-ASCII digit.
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", re.ASCII)
+_KUBERNETES_VERSION = re.compile(r"1\.(\d+)\.(\d+)", re.ASCII)
+_SEMVER = re.compile(r"\d+\.\d+\.\d+", re.ASCII)
+_ARCHIVE_ID = re.compile(r"\d{12}", re.ASCII)
+_IFNAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_.-]{0,14}", re.ASCII)
+_UNIX_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}", re.ASCII)
+# One part of a fully qualified stack name organization/project/stack.
+STACK_NAME_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", re.ASCII)
+_HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*", re.ASCII)
+_IPV4 = r"\d{1,3}(\.\d{1,3}){3}"
+_ADDRESS_FORMS = {
+    IPv4Network: (re.compile(_IPV4 + r"/\d{1,2}", re.ASCII), "10.1.0.0/24 (no host bits set)"),
+    IPv4Address: (re.compile(_IPV4, re.ASCII), "10.1.0.1"),
+    IPv4Interface: (re.compile(_IPV4 + r"/\d{1,2}", re.ASCII), "10.255.0.11/24"),
+}
+# A key whose name (any part of its path) contains one of these words never has its value printed.
+_SECRET_NAME = re.compile(r"secret|token|password|passphrase|key", re.IGNORECASE)
 MAX_ASN = 4294967294
+# Values decoded from the engine's JSON deeper than this are refused before anything walks them.
+MAX_VALUE_DEPTH = 16
+
+# AS numbers that must not appear in a BGP session (IANA "Special-Purpose AS Numbers" registry):
+# 0 (RFC 7607), AS_TRANS 23456 (RFC 6793), documentation 64496-64511 and 65536-65551 (RFC 5398),
+# last 16-bit 65535 (RFC 7300), IANA-reserved 65552-131071, last 32-bit 4294967295 (RFC 7300).
+# The private ranges 64512-65534 and 4200000000-4294967294 are fine.
+RESERVED_ASNS = ((0, 0), (23456, 23456), (64496, 64511), (65535, 65535), (65536, 65551), (65552, 131071),
+                 (4294967295, 4294967295))
+
+# Special-purpose IPv4 ranges (RFC 6890) that can never be a cluster network.
+SPECIAL_RANGES = (
+    (IPv4Network("0.0.0.0/8"), "'this network' (RFC 791)"),
+    (IPv4Network("127.0.0.0/8"), "loopback"),
+    (IPv4Network("169.254.0.0/16"), "link-local"),
+    (IPv4Network("224.0.0.0/4"), "multicast"),
+    (IPv4Network("240.0.0.0/4"), "reserved (class E, with the broadcast address 255.255.255.255)"),
+)
+
+# kubeadm's limits on ClusterConfiguration.networking (cmd/kubeadm/app/constants/constants.go and
+# cmd/kubeadm/app/apis/kubeadm/validation/validation.go: ValidateNetworking, ValidateServiceSubnetSize,
+# ValidatePodSubnetNodeMask, getClusterNodeMask):
+# - the service subnet has at most MaximumBitsForServiceSubnet = 20 host bits (an IPv4 /12 at most;
+#   kube-apiserver refuses the same --service-cluster-ip-range: validateMaxCIDRRange, maxCIDRBits = 20)
+#   and at least MinimumAddressesInServiceSubnet = 10 addresses (the DNS service is the tenth), so /28 at most;
+# - kube-controller-manager gives each node a /24 of the pod subnet (--node-cidr-mask-size-ipv4 default,
+#   which the plan does not change; Cilium runs in `ipam: kubernetes` mode and uses those), the pod subnet
+#   must be at least that /24 and at most PodSubnetNodeMaskMaxDiff = 16 bits larger (a /8).
+NODE_CIDR_MASK_SIZE = 24
+POD_SUBNET_NODE_MASK_MAX_DIFF = 16
+SERVICE_SUBNET_MAX_HOST_BITS = 20
+SERVICE_SUBNET_MIN_ADDRESSES = 10
+
+# Keepalived priorities of the load balancers: the first gets VRRP_TOP_PRIORITY, each next one
+# VRRP_PRIORITY_STEP less (plan.py), and a VRRP priority is 1-255, so this many fit.
+VRRP_TOP_PRIORITY = 150
+VRRP_PRIORITY_STEP = 10
+MAX_LOAD_BALANCERS = (VRRP_TOP_PRIORITY - 1) // VRRP_PRIORITY_STEP + 1
+
+# SSH public key types OpenSSH accepts in authorized_keys (ssh-dss is disabled since OpenSSH 7.0).
+SSH_KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+                 "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com")
+
+# Config namespaces other than ours that a stack file of this project may carry (Pulumi's own and the
+# providers it uses). Any other namespace is left alone unless it looks like a misspelling of ours.
+KNOWN_NAMESPACES = frozenset({"pulumi", "kubernetes", "random", "tls", "command", "sakura", "sakuracloud"})
 
 
 @dataclass(frozen=True)
@@ -59,14 +125,48 @@ class Secret:
     value: str = field(repr=False)
 
 
+class _Invalid:
+    """A value that failed its type check (the problem is already reported).
+
+    Reading any attribute of it gives INVALID again, so a rule names what it needs
+    (`c.router.asn`) and skips itself with `_known(...)` when one of those values is missing.
+    """
+
+    def __getattr__(self, name: str) -> "_Invalid":
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self
+
+    def __repr__(self) -> str:
+        return "INVALID"
+
+
+INVALID: Any = _Invalid()
+
+
+def _known(*values: Any) -> bool:
+    """True when none of `values` failed its type check (nor, for a list or mapping, any item of it)."""
+    for value in values:
+        if value is INVALID:
+            return False
+        if isinstance(value, dict) and any(v is INVALID for v in value.values()):
+            return False
+        if isinstance(value, tuple) and any(v is INVALID for v in value):
+            return False
+    return True
+
+
 Check = Callable[[Any], Optional[str]]
 
 
-def setting(default: Any = dataclasses.MISSING, *, check: Optional[Check] = None, secret: bool = False) -> Any:
-    """A config field. `check` returns what was expected when the value is wrong, else None."""
+def setting(default: Any = dataclasses.MISSING, *, check: Optional[Check] = None, each: Optional[Check] = None,
+            secret: bool = False) -> Any:
+    """A config field. `check` (on the value) and `each` (on every item of a list) return what was
+    expected when the value is wrong, else None."""
+    metadata = {"check": check, "each": each, "secret": secret}
     if isinstance(default, dict):
-        return field(default_factory=lambda: dict(default), metadata={"check": check, "secret": secret})
-    return field(default=default, metadata={"check": check, "secret": secret})
+        return field(default_factory=lambda: dict(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 def _one_of(choices: tuple, what: str) -> Check:
@@ -78,7 +178,23 @@ def _in_range(low: int, high: int, what: str) -> Check:
 
 
 def _matches(pattern: re.Pattern, what: str) -> Check:
-    return lambda v: None if pattern.match(v) else what
+    return lambda v: None if pattern.fullmatch(v) else what
+
+
+def _asn(v: int) -> Optional[str]:
+    expected = (f"an AS number from 1 to {MAX_ASN} that is not reserved (23456, 64496-64511, 65535, 65536-131071; "
+                "private 64512-65534 and 4200000000-4294967294 are fine)")
+    if not 1 <= v <= MAX_ASN or any(low <= v <= high for low, high in RESERVED_ASNS):
+        return expected
+    return None
+
+
+def _endpoint(v: str) -> Optional[str]:
+    expected = "host:port, a DNS name or IPv4 address and a UDP port from 1 to 65535"
+    host, _, port = v.rpartition(":")
+    if not (_HOST_NAME.fullmatch(host) and re.fullmatch(r"\d{1,5}", port, re.ASCII) and 1 <= int(port) <= 65535):
+        return expected
+    return None
 
 
 def wireguard_key_problem(value: str) -> Optional[str]:
@@ -88,6 +204,27 @@ def wireguard_key_problem(value: str) -> Optional[str]:
     except (binascii.Error, ValueError):
         raw = b""
     return None if len(value) == 44 and len(raw) == 32 else "a WireGuard key: 44 characters of base64 encoding 32 bytes"
+
+
+def ssh_public_key_problem(value: str) -> Optional[str]:
+    """None when `value` is one OpenSSH public key line `TYPE BASE64 [comment]`, else what was expected.
+
+    The base64 blob must decode and start with the same key type (the SSH wire format: a
+    length-prefixed type name, then the key's own fields)."""
+    expected = f"an OpenSSH public key on one line, TYPE BASE64 [comment], with TYPE one of {', '.join(SSH_KEY_TYPES)}"
+    if any(c in value for c in "\r\n\0") or not value.isascii():
+        return expected
+    parts = value.split(None, 2)
+    if len(parts) < 2 or parts[0] not in SSH_KEY_TYPES:
+        return expected
+    try:
+        blob = base64.b64decode(parts[1], validate=True)
+    except (binascii.Error, ValueError):
+        return expected + " (the key data is not base64)"
+    size = int.from_bytes(blob[:4], "big") if len(blob) >= 4 else -1
+    if blob[4:4 + size] != parts[0].encode() or len(blob) <= 4 + size + 4:
+        return expected + " (the key data does not hold a key of that type)"
+    return None
 
 
 # --------------------------------------------------------------------------- the model
@@ -121,7 +258,7 @@ class RouterConfig:
     global_host: int = setting()
     flavor: Literal["vyos", "frr"] = setting("vyos")
     private_host: int = setting(1)
-    asn: int = setting(65020, check=_in_range(1, MAX_ASN, "an AS number"))
+    asn: int = setting(65020, check=_asn)
     size: MachineSize = setting(MachineSize(4, 8, 40))
     vyos_image: Optional[VyosImage] = setting(None)
     bgp_hold_time_seconds: int = setting(9, check=_in_range(3, 65535, "a BGP hold time (s)"))
@@ -165,7 +302,7 @@ class HostRange:
 @dataclass(frozen=True)
 class MetallbConfig:
     global_pool: HostRange = setting()
-    asn: int = setting(65021, check=_in_range(1, MAX_ASN, "an AS number"))
+    asn: int = setting(65021, check=_asn)
     private_pool: Optional[IPv4Network] = setting(None)
 
 
@@ -184,7 +321,7 @@ class VenuePeerConfig:
     public_key: str = setting(check=wireguard_key_problem)
     address: IPv4Address = setting()
     allowed_ips: tuple[IPv4Network, ...] = setting(())
-    endpoint: Optional[str] = setting(None, check=_matches(re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$"), "host:port"))
+    endpoint: Optional[str] = setting(None, check=_endpoint)
 
 
 @dataclass(frozen=True)
@@ -205,8 +342,8 @@ class LayersConfig:
 
 @dataclass(frozen=True)
 class SshConfig:
-    user: str = setting("ubuntu", check=_matches(re.compile(r"^[a-z_][a-z0-9_-]*$"), "a Unix user name"))
-    authorized_keys: tuple[str, ...] = setting(())
+    user: str = setting("ubuntu", check=_matches(_UNIX_USER, "a Unix user name"))
+    authorized_keys: tuple[str, ...] = setting((), each=ssh_public_key_problem)
 
 
 @dataclass(frozen=True)
@@ -258,27 +395,71 @@ class Said(str):
     """A description of what was given, shown as is (not quoted like a given string)."""
 
 
-def _describe(value: Any) -> str:
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.:/-]{0,99}", re.ASCII)
+
+
+def child_key(parent: str, name: Any) -> str:
+    """The key path of `parent`'s entry `name`: `a.b`, or `a["odd name"]` when the name is not plain."""
+    text = str(name)
+    if _PLAIN_KEY.fullmatch(text):
+        return f"{parent}.{text}" if parent else text
+    quoted = json.dumps(text if len(text) <= 60 else text[:57] + "...")
+    return f"{parent}[{quoted}]"
+
+
+def looks_secret(key: str) -> bool:
+    """Whether a key path names a secret (a part of it contains secret, token, password or key)."""
+    parts = re.split(r"[.:\[\]]", key.split(":", 1)[1] if key.startswith(PROJECT + ":") else key)
+    return any(_SECRET_NAME.search(part) for part in parts)
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: "[hidden]" if _SECRET_NAME.search(str(k)) else _redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value
+
+
+def describe(value: Any, key: str = "") -> str:
+    """How a given value is shown in a problem: never a secret, never more than 80 characters."""
     if isinstance(value, Secret):
         return "[secret]"
     if isinstance(value, Said):
         return str(value)
-    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    if key and looks_secret(key):
+        return "[hidden]"
+    if isinstance(value, str):
+        text = ascii(value)
+    else:
+        try:
+            text = json.dumps(_redacted(value))
+        except (TypeError, ValueError):
+            text = Said(type(value).__name__)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
 _TYPE_NAMES = {int: "an integer", bool: "true or false", str: "a string"}
 
 
-class _Reader:
-    """Walks raw values against the dataclass model, collecting problems instead of stopping."""
+def _required(f: dataclasses.Field) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 
-    def __init__(self, secret_keys: frozenset[str]):
+
+class _Reader:
+    """Walks raw values against the dataclass model, collecting problems instead of stopping.
+
+    A value that fails is read as INVALID. A required key is not reported missing when another
+    problem already names it (a misspelling of it, or a value the stack file reader refused)."""
+
+    def __init__(self, secret_keys: frozenset[str], reported: frozenset[str] = frozenset()):
         self.secret_keys = secret_keys
+        self.reported = set(reported)
         self.problems: list[Problem] = []
 
-    def fail(self, key: str, given: Any, expected: str) -> None:
-        self.problems.append(Problem(key, _describe(given), expected))
+    def fail(self, key: str, given: Any, expected: str) -> Any:
+        self.problems.append(Problem(key, describe(given, key), expected))
+        return INVALID
 
     def read(self, tp: Any, value: Any, key: str) -> Any:
         origin = typing.get_origin(tp)
@@ -287,7 +468,7 @@ class _Reader:
             inner = next(a for a in args if a is not type(None))
             return None if value is None else self.read(inner, value, key)
         if origin is Literal:
-            if value in args:
+            if isinstance(value, str) and value in args:
                 return value
             return self.fail(key, value, "one of " + ", ".join(map(str, args)))
         if origin is tuple:
@@ -297,7 +478,7 @@ class _Reader:
         if origin is dict:
             if not isinstance(value, dict):
                 return self.fail(key, value, "a mapping")
-            return {name: self.read(args[1], item, f"{key}.{name}") for name, item in value.items()}
+            return {name: self.read(args[1], item, child_key(key, name)) for name, item in value.items()}
         if dataclasses.is_dataclass(tp) and tp is not Secret:
             return self.read_object(tp, value, key)
         return self.read_scalar(tp, value, key)
@@ -305,16 +486,18 @@ class _Reader:
     def read_scalar(self, tp: Any, value: Any, key: str) -> Any:
         if tp is Secret:
             if not isinstance(value, str):
-                return self.fail(key, value, "a string")
+                return self.fail(key, Said("a value that is not a string"), "a string")
             if key not in self.secret_keys:
                 return self.fail(key, Said("a plain-text value"), "a secret: set it with `pulumi config set --secret`")
             return Secret(value)
-        if tp in (IPv4Network, IPv4Address, IPv4Interface):
-            try:
-                return tp(value, strict=True) if tp is IPv4Network else tp(value)
-            except (ValueError, TypeError):
-                example = {IPv4Network: "10.1.0.0/24 (no host bits set)", IPv4Address: "10.1.0.1", IPv4Interface: "10.255.0.11/24"}[tp]
-                return self.fail(key, value, f"an IPv4 {tp.__name__[4:].lower()} like {example}")
+        if tp in _ADDRESS_FORMS:
+            pattern, example = _ADDRESS_FORMS[tp]
+            if isinstance(value, str) and pattern.fullmatch(value):
+                try:
+                    return tp(value, strict=True) if tp is IPv4Network else tp(value)
+                except ValueError:
+                    pass
+            return self.fail(key, value, f"an IPv4 {tp.__name__[4:].lower()} like {example}")
         if tp is int and (isinstance(value, bool) or not isinstance(value, int)):
             return self.fail(key, value, _TYPE_NAMES[int])
         if not isinstance(value, tp):
@@ -329,20 +512,42 @@ class _Reader:
         for unknown in sorted(set(value) - set(fields)):
             close = difflib.get_close_matches(unknown, fields, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            self.fail(f"{key}.{unknown}", value[unknown], f"a known key{hint}: {', '.join(sorted(fields))}")
-        return cls(**{f.name: self.read_field(f, hints[f.name], value, name, f"{key}.{name}") for name, f in fields.items()})
+            self.fail(child_key(key, unknown), value[unknown], f"a known key{hint}: {', '.join(sorted(fields))}")
+            self.reported.update(child_key(key, c) for c in close)
+        return cls(**{f.name: self.read_field(f, hints[f.name], value, name, child_key(key, name)) for name, f in fields.items()})
 
     def read_field(self, f: dataclasses.Field, tp: Any, raw: dict, name: str, key: str) -> Any:
         if name not in raw:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                self.fail(key, Said("nothing"), "a value (this key is required)")
-                return None
+            if _required(f):
+                if key not in self.reported:
+                    self.fail(key, Said("nothing"), "a value (this key is required)")
+                return INVALID
             return f.default if f.default is not dataclasses.MISSING else f.default_factory()
         value = self.read(tp, raw[name], key)
-        check = f.metadata.get("check")
-        if value is not None and check is not None and (expected := check(value)) is not None:
-            self.fail(key, raw[name], expected)
+        if value is None or not _known(value):
+            return value
+        check, each = f.metadata.get("check"), f.metadata.get("each")
+        if check is not None and (expected := check(value)) is not None:
+            return self.fail(key, raw[name], expected)
+        if each is not None:
+            problems = [(i, expected) for i, item in enumerate(value) if (expected := each(item)) is not None]
+            for i, expected in problems:
+                self.fail(f"{key}[{i}]", raw[name][i], expected)
+            if problems:
+                return tuple(INVALID if i in dict(problems) else item for i, item in enumerate(value))
         return value
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether a decoded value nests lists and mappings deeper than MAX_VALUE_DEPTH (checked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > MAX_VALUE_DEPTH:
+                return True
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return False
 
 
 def _decode_top_level(tp: Any, text: Any) -> Any:
@@ -353,38 +558,80 @@ def _decode_top_level(tp: Any, text: Any) -> Any:
         return text
     try:
         return json.loads(text)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
+        # Not JSON (a plain scalar), or JSON the decoder refuses (a number of thousands of digits,
+        # nesting beyond its recursion limit): the reader refuses the text as it is.
         return text
 
 
-def load_config(raw: dict[str, Any], *, stack: str, source: str, secret_keys: frozenset[str] = frozenset()) -> LoadedConfig:
-    """Validate the project's config keys (`contest-k8s:*`, others ignored) into a LoadedConfig."""
-    reader = _Reader(secret_keys)
+def _namespace_problem(key: str, fields: dict[str, Any]) -> Optional[Problem]:
+    """A problem for a raw key outside our namespace that must not be ignored, else None."""
+    if ":" not in key:
+        return Problem(child_key("", key), describe(key), f"a namespaced key like {PROJECT}:{key}")
+    namespace, name = key.split(":", 1)
+    if namespace == PROJECT or namespace in KNOWN_NAMESPACES:
+        return None
+    squashed = re.sub(r"[^a-z0-9]", "", namespace.lower())
+    target = re.sub(r"[^a-z0-9]", "", PROJECT)
+    if squashed != target and difflib.SequenceMatcher(None, squashed, target).ratio() < 0.8:
+        return None
+    close = difflib.get_close_matches(name, fields, n=1)
+    suggestion = f"{PROJECT}:{close[0] if close else name}"
+    return Problem(child_key("", key), Said("a value"),
+                   f"a key in the {PROJECT} namespace (did you mean {suggestion!r}?); this namespace is not ours "
+                   f"and a misspelled one would be ignored")
+
+
+def load_config(raw: dict[str, Any], *, stack: str, source: str, secret_keys: frozenset[str] = frozenset(),
+                earlier: tuple[Problem, ...] = (), peers: Optional[Callable[[str], Optional["StackConfig"]]] = None
+                ) -> LoadedConfig:
+    """Validate the project's config keys (`contest-k8s:*`) into a LoadedConfig.
+
+    Keys of other namespaces are left alone, except one that looks like a misspelling of ours.
+    `earlier` are problems the stack file reader already found (their keys are not named
+    again); `peers(stack)` returns a peer stack's validated config when it can be read,
+    for the rules between this cluster and its `wireguard.clusterPeers`."""
     prefix = PROJECT + ":"
     hints = typing.get_type_hints(StackConfig)
     fields = {camel(f.name): f for f in dataclasses.fields(StackConfig)}
+    reader = _Reader(secret_keys, frozenset(p.key for p in earlier))
+    for key in sorted(raw):
+        problem = _namespace_problem(key, fields)
+        if problem is not None:
+            reader.problems.append(problem)
+            # The key it stands for is not reported missing as well.
+            reader.reported.update(prefix + c for c in difflib.get_close_matches(key.split(":", 1)[-1], fields, n=1))
     ours = {k[len(prefix):]: v for k, v in raw.items() if k.startswith(prefix)}
     for unknown in sorted(set(ours) - set(fields)):
         close = difflib.get_close_matches(unknown, fields, n=1)
         hint = f" (did you mean {prefix + close[0]!r}?)" if close else ""
-        reader.fail(prefix + unknown, Said("a value"), f"a known key{hint}: {', '.join(prefix + k for k in sorted(fields))}")
-    decoded = {name: _decode_top_level(hints[f.name], ours[name]) for name, f in fields.items() if name in ours}
+        reader.fail(child_key("", prefix + unknown), Said("a value"), f"a known key{hint}: {', '.join(prefix + k for k in sorted(fields))}")
+        reader.reported.update(prefix + c for c in close)
+    decoded = {}
+    for name, f in fields.items():
+        if name in ours:
+            value = _decode_top_level(hints[f.name], ours[name])
+            if _too_deep(value):
+                reader.fail(prefix + name, Said(f"a value nested more than {MAX_VALUE_DEPTH} levels deep"),
+                            f"a value nested at most {MAX_VALUE_DEPTH} levels deep")
+                reader.reported.add(prefix + name)
+                continue
+            decoded[name] = value
     values = {f.name: reader.read_field(f, hints[f.name], decoded, name, prefix + name) for name, f in fields.items()}
-    if reader.problems:
-        raise ConfigError(source, reader.problems)
     config = StackConfig(**values)
-    problems = validate(config)
+    named_earlier = {p.key for p in earlier}
+    problems = list(earlier) + [p for p in reader.problems + validate(config, stack=stack, peers=peers) if p.key not in named_earlier]
     if problems:
         raise ConfigError(source, problems)
     return LoadedConfig(stack=stack, source=source, config=config)
 
 
-# --------------------------------------------------------------------------- semantic checks
+# --------------------------------------------------------------------------- rules between keys
 
 
 def natural_key(name: str) -> tuple:
     """Sort key that puts worker-2 before worker-10."""
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name, flags=re.ASCII))
 
 
 def first_node(nodes: dict[str, int]) -> str:
@@ -393,92 +640,89 @@ def first_node(nodes: dict[str, int]) -> str:
 
 ROUTER_NAME = "router"
 
+Fail = Callable[[str, Any, str], None]
 
-def validate(c: StackConfig) -> list[Problem]:
-    """Cross-key rules: names, counts, address layout, ASNs, overlapping networks, layer dependencies."""
+
+def validate(c: StackConfig, *, stack: Optional[str] = None,
+             peers: Optional[Callable[[str], Optional[StackConfig]]] = None) -> list[Problem]:
+    """Run every rule between keys (RULES, then the cluster-peer rule); each skips what failed its type check."""
     p: list[Problem] = []
     k = PROJECT + ":"
 
     def fail(key: str, given: Any, expected: str) -> None:
-        p.append(Problem(k + key, _describe(given), expected))
+        p.append(Problem(k + key, describe(given, key), expected))
 
-    roles = {
+    for rule in RULES:
+        rule(c, fail)
+    _check_cluster_peers(c, fail, stack, peers)
+    return p
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _role_nodes(c: StackConfig) -> dict[str, Any]:
+    return {
         "apiLoadBalancer.nodes": c.api_load_balancer.nodes,
         "controlPlanes.nodes": c.control_planes.nodes,
         "workers.nodes": c.workers.nodes,
     }
+
+
+def _check_node_names(c: StackConfig, fail: Fail) -> None:
+    """Node names are DNS labels, unique across roles, and never the router's."""
     seen: dict[str, str] = {ROUTER_NAME: "the router"}
-    for key, nodes in roles.items():
+    for key, nodes in _role_nodes(c).items():
+        if nodes is INVALID:
+            continue
         for name in nodes:
-            if not _DNS_LABEL.match(name):
-                fail(f"{key}.{name}", name, "a node name that is a DNS label (lower-case letters, digits, '-')")
+            if not DNS_LABEL.fullmatch(name):
+                fail(child_key(key, name), name, "a node name that is a DNS label (lower-case letters, digits, '-')")
             elif name in seen:
-                fail(f"{key}.{name}", name, f"a unique node name; {name!r} is already {seen[name]}")
+                fail(child_key(key, name), name, f"a unique node name; {name!r} is already {seen[name]}")
             else:
                 seen[name] = f"used in {key}"
 
-    cp_count = len(c.control_planes.nodes)
-    if cp_count == 0 or cp_count % 2 == 0:
-        fail("controlPlanes.nodes", Said(f"{cp_count} control planes"), "an odd number of control planes (1, 3, 5...) so etcd keeps quorum")
-    if c.control_planes.bootstrap_node is not None and c.control_planes.bootstrap_node not in c.control_planes.nodes:
-        fail("controlPlanes.bootstrapNode", c.control_planes.bootstrap_node, "the name of one of controlPlanes.nodes")
-    if len(c.api_load_balancer.nodes) < 2:
-        fail("apiLoadBalancer.nodes", Said(f"{len(c.api_load_balancer.nodes)} nodes"), "at least 2 load balancer nodes (active/standby)")
-    if not c.workers.nodes:
+
+def _check_counts(c: StackConfig, fail: Fail) -> None:
+    """Odd control planes (etcd quorum), a known bootstrap node, 2+ load balancers within the VRRP priorities, 1+ worker."""
+    cps, lbs, workers = c.control_planes.nodes, c.api_load_balancer.nodes, c.workers.nodes
+    if cps is not INVALID:
+        if len(cps) == 0 or len(cps) % 2 == 0:
+            fail("controlPlanes.nodes", Said(f"{len(cps)} control planes"), "an odd number of control planes (1, 3, 5...) so etcd keeps quorum")
+        bootstrap = c.control_planes.bootstrap_node
+        if _known(bootstrap) and bootstrap is not None and bootstrap not in cps:
+            fail("controlPlanes.bootstrapNode", bootstrap, "the name of one of controlPlanes.nodes")
+    if lbs is not INVALID:
+        if len(lbs) < 2:
+            fail("apiLoadBalancer.nodes", Said(_count(len(lbs), "node")), "at least 2 load balancer nodes (active/standby)")
+        elif len(lbs) > MAX_LOAD_BALANCERS:
+            fail("apiLoadBalancer.nodes", Said(_count(len(lbs), "node")),
+                 f"at most {MAX_LOAD_BALANCERS} load balancer nodes: their VRRP priorities are {VRRP_TOP_PRIORITY}, "
+                 f"{VRRP_TOP_PRIORITY - VRRP_PRIORITY_STEP}, ... down to 1")
+    if workers is not INVALID and not workers:
         fail("workers.nodes", Said("no workers"), "at least one worker (MetalLB speakers run there)")
 
-    _check_global_block(c, fail)
-    _check_private_network(c, fail)
-    _check_networks_disjoint(c, fail)
 
-    if c.router.asn == c.metallb.asn:
-        fail("metallb.asn", c.metallb.asn, f"an AS number different from router.asn ({c.router.asn}): the sessions are eBGP")
-    if c.router.flavor == "vyos" and c.router.vyos_image is None:
-        fail("router.vyosImage", Said("nothing"), "archiveId or file: Sakura has no public VyOS archive (or use flavor 'frr')")
-    image = c.router.vyos_image
-    if image is not None and (image.archive_id is None) == (image.file is None):
-        fail("router.vyosImage", Said("both or neither of archiveId and file"), "exactly one of archiveId and file")
-
-    wg = c.wireguard
-    if wg.address.ip in (wg.address.network.network_address, wg.address.network.broadcast_address):
-        fail("wireguard.address", str(wg.address), "a host address inside its network, like 10.255.0.11/24")
-    if wg.venue is not None:
-        if wg.venue.address not in wg.address.network or wg.venue.address == wg.address.ip:
-            fail("wireguard.venue.address", str(wg.venue.address), f"another host of the tunnel network {wg.address.network}")
-    for name in wg.cluster_peers:
-        if not _DNS_LABEL.match(name):
-            fail(f"wireguard.clusterPeers.{name}", name, "a peer name that is a DNS label")
-    for name, ref in wg.cluster_peers.items():
-        if len(ref.split("/")) != 3:
-            fail(f"wireguard.clusterPeers.{name}", ref, "a fully qualified stack name organization/project/stack")
-
-    if len(c.node_nic_names) != 2 or any(not _IFNAME.match(n) for n in c.node_nic_names) or len(set(c.node_nic_names)) != 2:
-        fail("nodeNicNames", list(c.node_nic_names), "two distinct interface names (first and second NIC), like [ens3, ens4]")
-
-    layers = c.layers
-    if c.zone in catalog.SANDBOX_ZONES and (layers.edge or layers.api_load_balancer or layers.kubernetes):
-        fail("layers", Said("layers that log in to the VMs"), f"edge, apiLoadBalancer and kubernetes all false in zone {c.zone} "
-             "(the sandbox's VMs never boot)")
-    if layers.kubernetes and not (layers.edge and layers.api_load_balancer):
-        fail("layers.kubernetes", True, "false unless layers.edge and layers.apiLoadBalancer are true (nodes need the router and the API endpoint)")
-    if not c.sakura_api_root_url.startswith(("https://", "http://127.")):
-        fail("sakuraApiRootUrl", c.sakura_api_root_url, "an https:// URL (plain http only for a fake API on 127.0.0.0/8)")
-    return p
-
-
-def _check_global_block(c: StackConfig, fail: Callable[[str, Any, str], None]) -> None:
+def _check_global_block(c: StackConfig, fail: Fail) -> None:
     """Hosts are offsets inside the router's block; the block itself is assigned by Sakura."""
     prefix = c.network.global_prefix_length
+    if not _known(prefix):
+        return
     low, high = catalog.FIRST_USABLE_OFFSET, catalog.last_usable_offset(prefix)
     usable = f"a host number from {low} to {high} (usable part of a /{prefix} block)"
-    pool = c.metallb.global_pool
-    needed = len(c.api_load_balancer.nodes) + len(c.control_planes.nodes) + 2 + max(0, pool.last - pool.first + 1)
-    if needed > high - low + 1:
-        fail("network.globalPrefixLength", prefix, f"a block with room for {needed} addresses: load balancers, VIP, "
-             f"control planes, router and the MetalLB pool (a /{prefix} has {high - low + 1} usable)")
+    lbs, cps = c.api_load_balancer.nodes, c.control_planes.nodes
+    if lbs is not INVALID and cps is not INVALID:
+        needed = len(lbs) + len(cps) + 2
+        if needed > high - low + 1:
+            fail("network.globalPrefixLength", prefix, f"a block with room for {needed} addresses: load balancers, VIP, "
+                 f"control planes and router (a /{prefix} has {high - low + 1} usable)")
     taken: dict[int, str] = {}
 
-    def place(key: str, host: int) -> None:
+    def place(key: str, host: Any) -> None:
+        if not _known(host):
+            return
         if not low <= host <= high:
             fail(key, host, usable)
         elif host in taken:
@@ -486,30 +730,48 @@ def _check_global_block(c: StackConfig, fail: Callable[[str, Any, str], None]) -
         else:
             taken[host] = key
 
-    for name, host in sorted(c.api_load_balancer.nodes.items()):
-        place(f"apiLoadBalancer.nodes.{name}", host)
+    def place_nodes(key: str, nodes: Any) -> None:
+        if nodes is not INVALID:
+            for name, host in sorted(nodes.items()):
+                place(child_key(key, name), host)
+
+    place_nodes("apiLoadBalancer.nodes", lbs)
     place("apiLoadBalancer.vipHost", c.api_load_balancer.vip_host)
-    for name, host in sorted(c.control_planes.nodes.items()):
-        place(f"controlPlanes.nodes.{name}", host)
+    place_nodes("controlPlanes.nodes", cps)
     place("router.globalHost", c.router.global_host)
 
+    pool = c.metallb.global_pool
+    if not _known(pool.first, pool.last):
+        return
+    given = Said(f"{pool.first}-{pool.last}")
     if pool.first > pool.last:
-        fail("metallb.globalPool", Said(f"{pool.first}-{pool.last}"), "first <= last")
+        fail("metallb.globalPool", given, "first <= last")
     elif not (low <= pool.first and pool.last <= high):
-        fail("metallb.globalPool", Said(f"{pool.first}-{pool.last}"), f"a range inside the usable hosts {low}-{high} of the /{prefix} block")
+        fail("metallb.globalPool", given, f"a range inside the usable hosts {low}-{high} of the /{prefix} block")
     else:
         clash = sorted(h for h in taken if pool.first <= h <= pool.last)
         if clash:
-            fail("metallb.globalPool", Said(f"{pool.first}-{pool.last}"), f"a range that leaves out hosts given to VMs ({', '.join(taken[h] for h in clash)})")
+            fail("metallb.globalPool", given, f"a range that leaves out hosts given to VMs ({', '.join(taken[h] for h in clash)})")
 
 
-def _check_private_network(c: StackConfig, fail: Callable[[str, Any, str], None]) -> None:
+def _check_private_network(c: StackConfig, fail: Fail) -> None:
+    """The private switch holds the router and every worker; a network too small is blamed once, on itself."""
     net = c.network.private_cidr
+    if not _known(net):
+        return
+    workers = c.workers.nodes
     high = net.num_addresses - 2
+    if workers is not INVALID and high < 1 + len(workers):
+        fail("network.privateCidr", str(net), f"a network with room for the router and {_count(len(workers), 'worker')} "
+             f"({1 + len(workers)} host addresses; a /{net.prefixlen} has {max(high, 0)})")
+        return
+    hosts = [("router.privateHost", c.router.private_host)]
+    if workers is not INVALID:
+        hosts += [(child_key("workers.nodes", n), h) for n, h in sorted(workers.items())]
     taken: dict[int, str] = {}
-    for key, host in [("router.privateHost", c.router.private_host)] + [
-        (f"workers.nodes.{n}", h) for n, h in sorted(c.workers.nodes.items())
-    ]:
+    for key, host in hosts:
+        if not _known(host):
+            continue
         if not 1 <= host <= high:
             fail(key, host, f"a host number from 1 to {high} inside network.privateCidr {net}")
         elif host in taken:
@@ -518,19 +780,225 @@ def _check_private_network(c: StackConfig, fail: Callable[[str, Any, str], None]
             taken[host] = key
 
 
-def _check_networks_disjoint(c: StackConfig, fail: Callable[[str, Any, str], None]) -> None:
+def _cluster_networks(c: StackConfig) -> list[tuple[str, IPv4Network]]:
+    """This cluster's own networks, each with the key that sets it (those that passed their type check)."""
     named = [
         ("network.privateCidr", c.network.private_cidr),
         ("metallb.privatePool", c.metallb.private_pool),
         ("kubernetes.podCidr", c.kubernetes.pod_cidr),
         ("kubernetes.serviceCidr", c.kubernetes.service_cidr),
-        ("wireguard.address", c.wireguard.address.network),
+        ("wireguard.address", c.wireguard.address.network if _known(c.wireguard.address) else INVALID),
     ]
-    if c.wireguard.venue is not None:
-        named += [(f"wireguard.venue.allowedIps[{i}]", n) for i, n in enumerate(c.wireguard.venue.allowed_ips)]
-    named = [(k, n) for k, n in named if n is not None]
+    return [(k, n) for k, n in named if n is not None and _known(n)]
+
+
+def _venue_networks(c: StackConfig) -> list[tuple[str, IPv4Network]]:
+    venue = c.wireguard.venue
+    if venue is None or not _known(venue) or venue.allowed_ips is INVALID:
+        return []
+    return [(f"wireguard.venue.allowedIps[{i}]", n) for i, n in enumerate(venue.allowed_ips) if _known(n)]
+
+
+def _check_networks_disjoint(c: StackConfig, fail: Fail) -> None:
+    named = _cluster_networks(c) + _venue_networks(c)
     for i, (key, net) in enumerate(named):
         for other_key, other in named[:i]:
             if net.overlaps(other):
                 fail(key, str(net), f"a network that does not overlap {other_key} ({other})")
                 break
+
+
+def _check_special_ranges(c: StackConfig, fail: Fail) -> None:
+    """No cluster network, tunnel or venue address inside a special-purpose range."""
+    named: list[tuple[str, Any]] = _cluster_networks(c) + _venue_networks(c)
+    venue = c.wireguard.venue
+    if venue is not None and _known(venue.address):
+        named.append(("wireguard.venue.address", IPv4Network(f"{venue.address}/32")))
+    for key, net in named:
+        for reserved, what in SPECIAL_RANGES:
+            if net.overlaps(reserved):
+                given = str(net.network_address) if key == "wireguard.venue.address" else str(net)
+                fail(key, given, f"an address outside the special-purpose ranges; {reserved} is {what}")
+                break
+
+
+def _check_kubernetes_networks(c: StackConfig, fail: Fail) -> None:
+    """Pod and service subnets of sizes kubeadm accepts, and a /24 of pod addresses for every node."""
+    pod, service = c.kubernetes.pod_cidr, c.kubernetes.service_cidr
+    if _known(service):
+        host_bits = 32 - service.prefixlen
+        if host_bits > SERVICE_SUBNET_MAX_HOST_BITS or service.num_addresses < SERVICE_SUBNET_MIN_ADDRESSES:
+            fail("kubernetes.serviceCidr", str(service), f"a service subnet from /{32 - SERVICE_SUBNET_MAX_HOST_BITS} to /28: "
+                 f"kubeadm and kube-apiserver refuse more than {SERVICE_SUBNET_MAX_HOST_BITS} host bits, "
+                 f"and kubeadm needs at least {SERVICE_SUBNET_MIN_ADDRESSES} addresses")
+    if _known(pod):
+        largest = NODE_CIDR_MASK_SIZE - POD_SUBNET_NODE_MASK_MAX_DIFF
+        cps, workers = c.control_planes.nodes, c.workers.nodes
+        nodes = len(cps) + len(workers) if cps is not INVALID and workers is not INVALID else 0
+        fits = 2 ** max(NODE_CIDR_MASK_SIZE - pod.prefixlen, 0)
+        if not largest <= pod.prefixlen <= NODE_CIDR_MASK_SIZE:
+            fail("kubernetes.podCidr", str(pod), f"a pod subnet from /{largest} to /{NODE_CIDR_MASK_SIZE}: every node gets a "
+                 f"/{NODE_CIDR_MASK_SIZE} of it, and kubeadm allows at most {POD_SUBNET_NODE_MASK_MAX_DIFF} bits between the two")
+        elif fits < nodes:
+            fail("kubernetes.podCidr", str(pod), f"a pod subnet with a /{NODE_CIDR_MASK_SIZE} for each of the {nodes} nodes "
+                 f"(control planes and workers; a /{pod.prefixlen} has {fits})")
+
+
+def _check_router(c: StackConfig, fail: Fail) -> None:
+    """eBGP between different AS numbers; a VyOS router needs exactly one image source."""
+    if _known(c.router.asn, c.metallb.asn) and c.router.asn == c.metallb.asn:
+        fail("metallb.asn", c.metallb.asn, f"an AS number different from router.asn ({c.router.asn}): the sessions are eBGP")
+    image = c.router.vyos_image
+    if _known(c.router.flavor) and c.router.flavor == "vyos" and image is None:
+        fail("router.vyosImage", Said("nothing"), "archiveId or file: Sakura has no public VyOS archive (or use flavor 'frr')")
+    if image is not None and _known(image.archive_id, image.file) and (image.archive_id is None) == (image.file is None):
+        fail("router.vyosImage", Said("both or neither of archiveId and file"), "exactly one of archiveId and file")
+
+
+def _check_wireguard(c: StackConfig, fail: Fail) -> None:
+    """The router's tunnel address and the venue's are distinct hosts of one tunnel network."""
+    wg = c.wireguard
+    if not _known(wg.address):
+        return
+    net = wg.address.network
+    if wg.address.ip in (net.network_address, net.broadcast_address):
+        fail("wireguard.address", str(wg.address), "a host address inside its network, like 10.255.0.11/24")
+        return
+    venue = wg.venue
+    if venue is None or not _known(venue.address):
+        return
+    if venue.address not in net or venue.address in (net.network_address, net.broadcast_address, wg.address.ip):
+        fail("wireguard.venue.address", str(venue.address),
+             f"another host of the tunnel network {net} (not its network or broadcast address, not wireguard.address)")
+
+
+def _check_nic_names(c: StackConfig, fail: Fail) -> None:
+    names = c.node_nic_names
+    if not _known(names):
+        return
+    if len(names) != 2 or any(not _IFNAME.fullmatch(n) for n in names) or len(set(names)) != 2:
+        fail("nodeNicNames", list(names), "two distinct interface names (first and second NIC), like [ens3, ens4]")
+
+
+def _check_layers(c: StackConfig, fail: Fail) -> None:
+    layers = c.layers
+    if not _known(layers.edge, layers.api_load_balancer, layers.kubernetes):
+        return
+    if _known(c.zone) and c.zone in catalog.SANDBOX_ZONES and (layers.edge or layers.api_load_balancer or layers.kubernetes):
+        fail("layers", Said("layers that log in to the VMs"), f"edge, apiLoadBalancer and kubernetes all false in zone {c.zone} "
+             "(the sandbox's VMs never boot)")
+    if layers.kubernetes and not (layers.edge and layers.api_load_balancer):
+        fail("layers.kubernetes", True, "false unless layers.edge and layers.apiLoadBalancer are true (nodes need the router and the API endpoint)")
+
+
+def _check_api_url(c: StackConfig, fail: Fail) -> None:
+    """https to a named host; plain http only to an IPv4 literal on 127.0.0.0/8 (a fake API): the token travels in it."""
+    url = c.sakura_api_root_url
+    if not _known(url):
+        return
+    expected = ("an https:// URL with a host name and no query or fragment "
+                "(plain http:// only to a fake API at an IPv4 address in 127.0.0.0/8)")
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port
+    except ValueError:
+        return fail("sakuraApiRootUrl", url, expected)
+    if parts.username is not None or parts.password is not None:
+        return fail("sakuraApiRootUrl", Said("a URL with a user name or password in it"),
+                    expected + "; credentials come from SAKURACLOUD_ACCESS_TOKEN* or the secret keys")
+    if not url.isascii() or any(ch.isspace() or not ch.isprintable() for ch in url) or parts.query or parts.fragment:
+        return fail("sakuraApiRootUrl", url, expected)
+    if parts.scheme == "https" and host and _HOST_NAME.fullmatch(host):
+        return None
+    if parts.scheme == "http" and host and re.fullmatch(_IPV4, host, re.ASCII):
+        try:
+            if IPv4Address(host) in IPv4Network("127.0.0.0/8"):
+                return None
+        except ValueError:
+            pass
+    return fail("sakuraApiRootUrl", url, expected)
+
+
+RULES: tuple[Callable[[StackConfig, Fail], None], ...] = (
+    _check_node_names,
+    _check_counts,
+    _check_global_block,
+    _check_private_network,
+    _check_networks_disjoint,
+    _check_special_ranges,
+    _check_kubernetes_networks,
+    _check_router,
+    _check_wireguard,
+    _check_nic_names,
+    _check_layers,
+    _check_api_url,
+)
+
+
+def _check_cluster_peers(c: StackConfig, fail: Fail, stack: Optional[str],
+                         peers: Optional[Callable[[str], Optional[StackConfig]]]) -> None:
+    """Peer names are DNS labels, each peer another stack (never this one, never twice), and, where the
+    peer's stack file can be read, its routed networks overlap neither this cluster's nor another peer's."""
+    wg = c.wireguard
+    if wg.cluster_peers is INVALID:
+        return
+    own = _cluster_networks(c) + _venue_networks(c)
+    allowed: list[tuple[str, tuple[IPv4Network, ...]]] = []
+    venue = wg.venue
+    if venue is not None and _known(venue.address, venue.allowed_ips):
+        allowed.append(("wireguard.venue", (IPv4Network(f"{venue.address}/32"),) + venue.allowed_ips))
+    peered: dict[str, str] = {}
+    for name, ref in sorted(wg.cluster_peers.items()):
+        key = child_key("wireguard.clusterPeers", name)
+        if not DNS_LABEL.fullmatch(name):
+            fail(key, name, "a peer name that is a DNS label")
+            continue
+        if not _known(ref):
+            continue
+        parts = ref.split("/")
+        if len(parts) != 3 or not all(STACK_NAME_PART.fullmatch(part) for part in parts):
+            fail(key, ref, "a fully qualified stack name organization/project/stack")
+            continue
+        project, peer_stack = parts[1], parts[2]
+        if stack is not None and project == PROJECT and peer_stack == stack:
+            fail(key, ref, f"another stack than this one ({stack}): a cluster does not peer with itself")
+            continue
+        if ref in peered:
+            fail(key, ref, f"a stack not already peered as {peered[ref]}")
+            continue
+        peered[ref] = key
+        peer = peers(peer_stack) if peers is not None and project == PROJECT else None
+        if peer is None:
+            continue
+        problem = _peer_problem(peer, peer_stack, c, own, allowed)
+        if problem is not None:
+            fail(key, ref, problem)
+            continue
+        routed = (IPv4Network(f"{peer.wireguard.address.ip}/32"), peer.network.private_cidr) + (
+            (peer.metallb.private_pool,) if peer.metallb.private_pool is not None else ())
+        allowed.append((key, routed))
+
+
+def _peer_problem(peer: StackConfig, peer_stack: str, c: StackConfig, own: list[tuple[str, IPv4Network]],
+                  allowed: list[tuple[str, tuple[IPv4Network, ...]]]) -> Optional[str]:
+    """What is wrong with peering with `peer` (read from its stack file), or None."""
+    source = f"Pulumi.{peer_stack}.yaml"
+    routed = [("network.privateCidr", peer.network.private_cidr)]
+    if peer.metallb.private_pool is not None:
+        routed.append(("metallb.privatePool", peer.metallb.private_pool))
+    for peer_key, net in routed:
+        for own_key, mine in own:
+            if net.overlaps(mine):
+                return (f"a stack whose routed networks do not overlap this cluster's: {source} has {peer_key} {net}, "
+                        f"which overlaps {own_key} ({mine}) and would route it into the tunnel")
+    tunnel = peer.wireguard.address.ip
+    if _known(c.wireguard.address) and tunnel == c.wireguard.address.ip:
+        return f"a stack with its own tunnel address: {source} has wireguard.address {peer.wireguard.address} too"
+    mine_allowed = (IPv4Network(f"{tunnel}/32"),) + tuple(n for _, n in routed)
+    for other_key, others in allowed:
+        for net in mine_allowed:
+            clash = next((o for o in others if net.overlaps(o)), None)
+            if clash is not None:
+                return (f"a peer whose WireGuard AllowedIPs do not overlap those of {other_key}: "
+                        f"{source} gives {net}, which overlaps {clash}")
+    return None

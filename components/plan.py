@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Literal, Optional
 
-from .config import PROJECT, ROUTER_NAME, LoadedConfig, first_node, natural_key
+from .config import PROJECT, ROUTER_NAME, VRRP_PRIORITY_STEP, VRRP_TOP_PRIORITY, LoadedConfig, first_node, natural_key
 from .sakura import catalog
 
 Role = Literal["router", "api-lb", "control-plane", "worker"]
@@ -311,7 +311,7 @@ def build_plan(loaded: LoadedConfig, block: GlobalBlock) -> Plan:
     api = ApiEndpointPlan(
         vip=vip,
         port=API_PORT,
-        load_balancers=tuple(LoadBalancerNode(m.name, m.address, 150 - 10 * i) for i, m in enumerate(lb_machines)),
+        load_balancers=tuple(LoadBalancerNode(m.name, m.address, VRRP_TOP_PRIORITY - VRRP_PRIORITY_STEP * i) for i, m in enumerate(lb_machines)),
         control_planes=tuple(ControlPlaneNode(m.name, m.address) for m in cp_machines),
         vrrp_mode=c.api_load_balancer.vrrp.mode,
         virtual_router_id=c.api_load_balancer.vrrp.virtual_router_id,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import time
 from ipaddress import IPv4Network
 
 import pytest
 
 from components.config import PROJECT, ConfigError, Secret, load_config
-from components.offline import load_stack, read_stack_file
+from components.offline import PROJECT_ROOT, load_stack, read_stack_file
 
 from .conftest import STACKS, write_stack
 
@@ -84,7 +86,10 @@ BAD_CONFIGS = [
     ("pool-outside-block", _set("metallb.globalPool", {"first": 16, "last": 40}), "metallb.globalPool", "inside the usable hosts 4-30"),
     ("pool-overlaps-vm", _set("metallb.globalPool", {"first": 9, "last": 30}), "metallb.globalPool", "controlPlanes.nodes.cp-3"),
     ("pool-reversed", _set("metallb.globalPool", {"first": 30, "last": 16}), "metallb.globalPool", "first <= last"),
-    ("block-too-small", _set("network.globalPrefixLength", 28), "network.globalPrefixLength", "room for 22 addresses"),
+    ("block-too-small", _both(_set("network.globalPrefixLength", 28),
+                              _set("controlPlanes.nodes", {f"cp-{i}": 6 + i for i in range(1, 10)})),
+     "network.globalPrefixLength", "room for 13 addresses"),
+    ("pool-outside-smaller-block", _set("network.globalPrefixLength", 28), "metallb.globalPool", "inside the usable hosts 4-14"),
     ("host-outside-block", _set("controlPlanes.nodes", {"cp-1": 7, "cp-2": 8, "cp-3": 31}), "controlPlanes.nodes.cp-3", "from 4 to 30"),
     ("host-reserved-gateway", _set("apiLoadBalancer.nodes", {"lb-1": 1, "lb-2": 5}), "apiLoadBalancer.nodes.lb-1", "from 4 to 30"),
     ("two-nodes-one-address", _set("apiLoadBalancer.vipHost", 7), "controlPlanes.nodes.cp-1", "already given to apiLoadBalancer.vipHost"),
@@ -192,3 +197,319 @@ def test_other_namespaces_are_left_alone():
     raw, _ = read_stack_file(__import__("pathlib").Path("Pulumi.dev.yaml"))
     raw["kubernetes:context"] = "whatever"
     assert load_config(raw, stack="dev", source="x").config.zone == "is1b"
+
+
+# --------------------------------------------------------------------------- issue 15: every bad file refused cleanly
+
+ED25519_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4 op@venue"
+RSA_TYPE_IN_ED25519_LINE = "ssh-ed25519 " + base64.b64encode(b"\0\0\0\x07ssh-rsa" + b"\0\0\0\x01\x01" * 4).decode()
+SECRET = "S3CRET-value-that-must-never-be-printed"
+_VENUE = {"publicKey": "0N2kFo3dVs+m1ENR5q/I2m3+J95eaT+0M355QtTEIG8=", "address": "10.255.0.1", "allowedIps": ["172.16.0.0/16"]}
+
+
+def _venue(**changes):
+    return _set("wireguard.venue", {**_VENUE, **changes})
+
+
+def _load_lb_nodes(count: int) -> dict[str, int]:
+    return {f"lb-{i}": 3 + i for i in range(1, count + 1)}
+
+
+# Values the stack file gives the right YAML type but that are still wrong (classes 2-4 of the issue).
+# (id, edit, key named in the error, text the error must contain)
+WRONG_VALUES = [
+    # Patterns match the whole ASCII string: no trailing newline, no non-ASCII digits.
+    ("version-trailing-newline", _set("kubernetes.version", "1.36.3\n"), "kubernetes.version", "1.x.y"),
+    ("version-arabic-digits", _set("kubernetes.version", "1.\u0663\u0666.3"), "kubernetes.version", "1.x.y"),
+    ("cilium-fullwidth-digits", _set("kubernetes.ciliumVersion", "\uff11.20.0"), "kubernetes.ciliumVersion", "x.y.z"),
+    ("archive-id-newline", _set("router.vyosImage", {"archiveId": "113300000001\n"}), "router.vyosImage.archiveId", "12-digit"),
+    ("node-name-newline", _set("workers.nodes", {"worker-1\n": 11, "worker-2": 12}), 'workers.nodes["worker-1\\n"]', "DNS label"),
+    ("ssh-user-newline", _set("ssh", {"user": "ubuntu\n"}), "ssh.user", "Unix user name"),
+    ("nic-name-newline", _set("nodeNicNames", ["ens3\n", "ens4"]), "nodeNicNames", "two distinct interface names"),
+    # An integer or a boolean is never an address.
+    ("int-as-network", _set("network.privateCidr", 167837696), "network.privateCidr", "an IPv4 network"),
+    ("true-as-network", _set("kubernetes.podCidr", True), "kubernetes.podCidr", "an IPv4 network"),
+    ("int-as-address", _venue(address=167837697), "wireguard.venue.address", "an IPv4 address"),
+    ("true-as-interface", _set("wireguard.address", True), "wireguard.address", "an IPv4 interface"),
+    ("netmask-form", _set("network.privateCidr", "10.1.0.0/255.255.255.0"), "network.privateCidr", "an IPv4 network"),
+    # Special-purpose ranges are never cluster networks.
+    ("loopback-private", _set("network.privateCidr", "127.1.0.0/24"), "network.privateCidr", "127.0.0.0/8 is loopback"),
+    ("link-local-pods", _set("kubernetes.podCidr", "169.254.0.0/16"), "kubernetes.podCidr", "link-local"),
+    ("multicast-services", _set("kubernetes.serviceCidr", "224.0.0.0/12"), "kubernetes.serviceCidr", "multicast"),
+    ("this-network-pool", _set("metallb.privatePool", "0.0.0.0/24"), "metallb.privatePool", "'this network'"),
+    ("class-e-venue", _venue(allowedIps=["240.0.0.0/8"]), "wireguard.venue.allowedIps[0]", "class E"),
+    ("loopback-tunnel", _set("wireguard.address", "127.0.0.2/24"), "wireguard.address", "loopback"),
+    # Pod and service subnets of sizes kubeadm accepts, with a /24 for every node.
+    ("pod-cidr-too-small-for-nodes", _set("kubernetes.podCidr", "10.244.0.0/23"), "kubernetes.podCidr", "a /24 for each of the 6 nodes"),
+    ("pod-cidr-smaller-than-node-mask", _set("kubernetes.podCidr", "10.244.0.0/25"), "kubernetes.podCidr", "from /8 to /24"),
+    ("pod-cidr-too-large", _set("kubernetes.podCidr", "10.0.0.0/7"), "kubernetes.podCidr", "from /8 to /24"),
+    ("service-cidr-too-large", _set("kubernetes.serviceCidr", "10.96.0.0/11"), "kubernetes.serviceCidr", "from /12 to /28"),
+    ("service-cidr-too-small", _set("kubernetes.serviceCidr", "10.96.0.0/29"), "kubernetes.serviceCidr", "at least 10 addresses"),
+    # Reserved AS numbers.
+    ("asn-as-trans", _set("metallb.asn", 23456), "metallb.asn", "not reserved"),
+    ("asn-65535", _set("router.asn", 65535), "router.asn", "not reserved"),
+    ("asn-documentation", _set("router.asn", 64500), "router.asn", "not reserved"),
+    ("asn-documentation-32bit", _set("metallb.asn", 65540), "metallb.asn", "not reserved"),
+    ("asn-iana-reserved", _set("metallb.asn", 100000), "metallb.asn", "not reserved"),
+    # WireGuard ports and tunnel addresses.
+    ("wireguard-port-zero", _set("wireguard.listenPort", 0), "wireguard.listenPort", "a UDP port from 1 to 65535"),
+    ("wireguard-port-too-big", _set("wireguard.listenPort", 65536), "wireguard.listenPort", "a UDP port from 1 to 65535"),
+    ("venue-endpoint-port-zero", _venue(endpoint="venue.example.net:0"), "wireguard.venue.endpoint", "from 1 to 65535"),
+    ("venue-endpoint-port-too-big", _venue(endpoint="venue.example.net:99999"), "wireguard.venue.endpoint", "from 1 to 65535"),
+    ("venue-endpoint-no-host", _venue(endpoint=":51820"), "wireguard.venue.endpoint", "host:port"),
+    ("venue-is-network-address", _venue(address="10.255.0.0"), "wireguard.venue.address", "not its network or broadcast"),
+    ("venue-is-broadcast-address", _venue(address="10.255.0.255"), "wireguard.venue.address", "not its network or broadcast"),
+    ("venue-is-the-router", _venue(address="10.255.0.11"), "wireguard.venue.address", "not wireguard.address"),
+    ("tunnel-slash-32", _set("wireguard.address", "10.255.0.11/32"), "wireguard.address", "a host address"),
+    # SSH authorized keys are keys.
+    ("ssh-key-not-a-key", _set("ssh", {"authorizedKeys": ["hello"]}), "ssh.authorizedKeys[0]", "OpenSSH public key"),
+    ("ssh-key-not-base64", _set("ssh", {"authorizedKeys": [ED25519_KEY, "ssh-ed25519 AAAA!!!"]}), "ssh.authorizedKeys[1]", "not base64"),
+    ("ssh-key-type-mismatch", _set("ssh", {"authorizedKeys": [RSA_TYPE_IN_ED25519_LINE]}), "ssh.authorizedKeys[0]", "does not hold a key of that type"),
+    ("ssh-key-two-lines", _set("ssh", {"authorizedKeys": [ED25519_KEY + "\n" + ED25519_KEY]}), "ssh.authorizedKeys[0]", "on one line"),
+    ("ssh-key-dss", _set("ssh", {"authorizedKeys": ["ssh-dss AAAAB3NzaC1kc3MAAACBAP"]}), "ssh.authorizedKeys[0]", "OpenSSH public key"),
+    # More load balancers than the VRRP priorities (150, 140, ... >= 1) allow.
+    ("sixteen-load-balancers", _both(_set("network.globalPrefixLength", 26), _set("apiLoadBalancer.nodes", _load_lb_nodes(16))),
+     "apiLoadBalancer.nodes", "at most 15 load balancer nodes"),
+    # The API URL is parsed: https, or http only to an IPv4 literal on 127.0.0.0/8.
+    ("http-loopback-lookalike", _set("sakuraApiRootUrl", "http://127.0.0.1.example.net/cloud/zone"), "sakuraApiRootUrl", "127.0.0.0/8"),
+    ("http-localhost-name", _set("sakuraApiRootUrl", "http://localhost:8080/cloud/zone"), "sakuraApiRootUrl", "IPv4 address"),
+    ("https-without-host", _set("sakuraApiRootUrl", "https:///cloud/zone"), "sakuraApiRootUrl", "host name"),
+    ("url-with-query", _set("sakuraApiRootUrl", "https://secure.sakura.ad.jp/cloud/zone?x=1"), "sakuraApiRootUrl", "no query"),
+    ("url-bad-port", _set("sakuraApiRootUrl", "https://secure.sakura.ad.jp:99999/cloud/zone"), "sakuraApiRootUrl", "https://"),
+    ("url-other-scheme", _set("sakuraApiRootUrl", "ftp://secure.sakura.ad.jp/cloud/zone"), "sakuraApiRootUrl", "https://"),
+    # Misspelled namespaces are named, with the key they were meant to be.
+    ("namespace-underscore", lambda c: c.__setitem__("contest_k8s:protect", True), "contest_k8s:protect", "did you mean 'contest-k8s:protect'?"),
+    ("namespace-no-dash", lambda c: c.__setitem__("contestk8s:kubernetes", {"version": "1.36.3"}), "contestk8s:kubernetes",
+     "did you mean 'contest-k8s:kubernetes'?"),
+    ("namespace-truncated", lambda c: c.__setitem__("contest-k8:zone", "is1b"), "contest-k8:zone", "did you mean 'contest-k8s:zone'?"),
+    ("namespace-case", lambda c: c.__setitem__("Contest-K8s:protect", True), "Contest-K8s:protect", "contest-k8s namespace"),
+    # Cluster peers: never this stack, never one stack twice.
+    ("peer-is-itself", _set("wireguard.clusterPeers", {"prd": "organization/contest-k8s/prd"}), "wireguard.clusterPeers.prd",
+     "does not peer with itself"),
+    ("peer-twice", _set("wireguard.clusterPeers", {"a": "organization/contest-k8s/dev", "b": "organization/contest-k8s/dev"}),
+     "wireguard.clusterPeers.b", "not already peered as wireguard.clusterPeers.a"),
+    ("peer-ref-path", _set("wireguard.clusterPeers", {"dev": "organization/contest-k8s/../dev"}), "wireguard.clusterPeers.dev",
+     "organization/project/stack"),
+    # Blamed on the key that is wrong.
+    ("private-slash-31", _set("network.privateCidr", "10.1.0.0/31"), "network.privateCidr", "room for the router and 3 workers"),
+    ("pool-too-big", _set("metallb.globalPool", {"first": 4, "last": 30}), "metallb.globalPool", "leaves out hosts given to VMs"),
+]
+
+
+@pytest.mark.parametrize("case, edit, key, text", WRONG_VALUES, ids=[c[0] for c in WRONG_VALUES])
+def test_wrong_value_is_refused_naming_its_key(tmp_path, case, edit, key, text):
+    path = write_stack(tmp_path, "prd", edit)
+    problems = _problems(path)
+    expected_key = key if ":" in key else K + key
+    named = [p for p in problems if p.key == expected_key]
+    assert named, f"no problem names {expected_key!r}: {problems}"
+    assert any(text in p.expected for p in named), named
+
+
+def _problems(path, stack: str = "prd") -> list:
+    with pytest.raises(ConfigError) as caught:
+        load_stack(stack, path)
+    message = str(caught.value)
+    assert "Traceback" not in message
+    for line in message.splitlines()[1:]:
+        assert line.startswith(f"{path}: ") and ": expected " in line and "; given " in line, line
+    return caught.value.problems
+
+
+PRD_TEXT = (PROJECT_ROOT / "Pulumi.prd.yaml").read_text()
+
+
+def _text(old: str, new: str):
+    def edit(text: str) -> str:
+        assert old in text
+        return text.replace(old, new, 1)
+    return edit
+
+
+def _billion_laughs(_: str) -> str:
+    lines = ['lol0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"lol{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 10)]
+    return PRD_TEXT.replace("config:\n", "config:\n  contest-k8s:zone2: *l9\n", 1).replace("# Stack", "\n".join(lines) + "\n# Stack", 1)
+
+
+# Stack files whose YAML itself is hostile or surprising (class 1, and YAML 1.1 surprises of class 3).
+# (id, edit of the file's text (or bytes), key named, text the problem must contain)
+BAD_FILES = [
+    ("top-level-list", lambda t: "- config\n- 2\n", "(file)", "given a list"),
+    ("top-level-scalar", lambda t: "just some words\n", "(file)", "given a single value"),
+    ("top-level-number", lambda t: "42\n", "(file)", "given a single value"),
+    ("empty-file", lambda t: "", "config", "given an empty file"),
+    ("latin-1", lambda t: (t + "# caf\u00e9\n").encode("latin-1"), "(file)", "UTF-8"),
+    ("utf-16", lambda t: t.encode("utf-16"), "(file)", "UTF-8"),
+    ("binary", lambda t: bytes(range(256)) * 4, "(file)", "UTF-8"),
+    ("control-character", _text("is1b", "is1b\x07"), "(file)", "printable characters"),
+    ("not-yaml", _text("  contest-k8s:zone: is1b", "  contest-k8s:zone: [is1b"), "(file)", "valid YAML"),
+    ("two-documents", lambda t: t + "---\nconfig: {}\n", "(file)", "valid YAML"),
+    ("too-large", lambda t: t + "#" * (300 * 1024) + "\n", "(file)", "at most 256 KiB"),
+    ("list-as-key", _text("worker-1: 11,", "[a, b]: 11,"), "contest-k8s:workers.nodes", "keys that are plain names"),
+    ("mapping-as-key", _text("worker-1: 11,", "{a: b}: 11,"), "contest-k8s:workers.nodes", "keys that are plain names"),
+    ("date-as-version", _text("version: 1.36.3", "version: 2026-01-01"), "contest-k8s:kubernetes.version", "quoted string"),
+    ("binary-tag", _text("contest-k8s:zone: is1b", "contest-k8s:zone: !!binary aXMxYg=="), "contest-k8s:zone", "no YAML tag"),
+    ("set-tag", _text("contest-k8s:zone: is1b", "contest-k8s:zone: is1b\n  contest-k8s:nodeNicNames: !!set {ens3, ens4}"),
+     "contest-k8s:nodeNicNames", "a plain mapping"),
+    ("python-tag", _text("contest-k8s:zone: is1b", "contest-k8s:zone: !!python/object/apply:os.system [echo hi]"),
+     "contest-k8s:zone", "a plain list"),
+    ("custom-tag", _text("contest-k8s:zone: is1b", "contest-k8s:zone: !vault is1b"), "contest-k8s:zone", "no YAML tag"),
+    ("deep-nesting", _text("  contest-k8s:zone: is1b", "  contest-k8s:zone: is1b\n  contest-k8s:layers: " + "[" * 20 + "]" * 20),
+     "contest-k8s:layers" + "[0]" * 14, "at most 16 levels"),
+    ("very-deep-nesting", lambda t: t + "x: " + "[" * 5000 + "]" * 5000 + "\n", "(file)", "nesting deeper than 100 levels"),
+    ("billion-laughs", _billion_laughs, "lol4", "at most 100000 values once aliases are expanded"),
+    ("recursive-alias", _text("contest-k8s:zone: is1b", "contest-k8s:zone: is1b\n  contest-k8s:ssh: &s {authorizedKeys: [*s]}"),
+     "contest-k8s:ssh.authorizedKeys[0]", "aliases that do not contain themselves"),
+    ("merge-of-a-scalar", _text("contest-k8s:zone: is1b", "contest-k8s:zone: is1b\n  contest-k8s:ssh: {<<: 5}"),
+     "contest-k8s:ssh", "<< followed by a mapping"),
+    ("duplicate-key", _text("worker-3: 13}", "worker-3: 13, worker-1: 14}"), "contest-k8s:workers.nodes.worker-1", "each key once"),
+    # YAML 1.1 surprises: names must be strings, numbers decimal, booleans true or false.
+    ("node-named-no", _text("worker-1: 11", "no: 11"), "contest-k8s:workers.nodes.no", 'quotes, "no" (YAML 1.1 reads no as false)'),
+    ("node-named-octal", _text("worker-1: 11", "020: 11"), "contest-k8s:workers.nodes.020", "reads 020 as the number 16"),
+    ("node-named-on", _text("lb-1: 4", "on: 4"), "contest-k8s:apiLoadBalancer.nodes.on", "reads on as true"),
+    ("node-named-null", _text("lb-1: 4", "~: 4"), 'contest-k8s:apiLoadBalancer.nodes["~"]', "reads ~ as null"),
+    ("octal-host", _text("globalHost: 10", "globalHost: 010"), "contest-k8s:router.globalHost", "reads 010 as the number 8"),
+    ("hex-host", _text("globalHost: 10", "globalHost: 0xA"), "contest-k8s:router.globalHost", "decimal number"),
+    ("sexagesimal-host", _text("globalHost: 10", "globalHost: 1:30"), "contest-k8s:router.globalHost", "decimal number"),
+    ("underscore-number", _text("asn: 65020", "asn: 65_020"), "contest-k8s:router.asn", "decimal number"),
+    ("huge-number", _text("asn: 65020", "asn: " + "9" * 5000), "contest-k8s:router.asn", "at most 20 digits"),
+    ("yes-as-boolean", _text("contest-k8s:protect: true", "contest-k8s:protect: yes"), "contest-k8s:protect", "true or false"),
+    ("off-as-flavor", _text("flavor: vyos", "flavor: off"), "contest-k8s:router.flavor", "true or false, or a quoted string"),
+    ("infinity", _text("asn: 65020", "asn: .inf"), "contest-k8s:router.asn", "a decimal number"),
+    # config: missing, misspelled or mistyped is one problem.
+    ("config-misspelled", _text("config:", "confg:"), "config", "there is 'confg': did you mean config?"),
+    ("config-missing", lambda t: "secretsprovider: passphrase\n", "config", "given nothing"),
+    ("config-a-list", lambda t: "config:\n  - contest-k8s:zone\n", "config", "given a list"),
+    ("config-empty", lambda t: "config:\n", "config", "given nothing"),
+    ("unknown-top-level-key", lambda t: t + "environment2: x\n", "environment2", "a stack file key"),
+]
+
+
+@pytest.mark.parametrize("case, edit, key, text", BAD_FILES, ids=[c[0] for c in BAD_FILES])
+def test_bad_file_is_refused_fast_naming_its_key(tmp_path, case, edit, key, text):
+    path = tmp_path / "Pulumi.prd.yaml"
+    content = edit(PRD_TEXT)
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    started = time.monotonic()
+    problems = _problems(path)
+    assert time.monotonic() - started < 2, "hostile YAML must be refused fast"
+    named = [p for p in problems if p.key == key]
+    assert named, f"no problem names {key!r}: {problems}"
+    assert any(text in f"{p.expected}; given {p.given}" for p in named), named
+
+
+@pytest.mark.parametrize("case, edit, count", [
+    ("config-misspelled", _text("config:", "confg:"), 1),
+    ("config-a-list", lambda t: "config:\n  - contest-k8s:zone\n", 1),
+    ("private-slash-32", _text("privateCidr: 10.1.0.0/24", "privateCidr: 10.1.0.0/32"), 1),
+    ("all-keys-misspelled-namespace", lambda t: t.replace("contest-k8s:", "contest_k8s:"), 10),
+    ("required-key-misspelled", _text("globalHost: 10", "globalHots: 10"), 1),
+])
+def test_one_mistake_is_one_problem(tmp_path, case, edit, count):
+    """A missing `config:`, a /32 private network, a misspelled namespace or key: one problem each, not one per key they hide."""
+    path = tmp_path / "Pulumi.prd.yaml"
+    path.write_text(edit(PRD_TEXT))
+    problems = _problems(path)
+    assert len(problems) == count, problems
+
+
+def test_type_errors_and_rules_between_keys_are_reported_together(tmp_path):
+    path = write_stack(tmp_path, "prd", _both(
+        _set("router.privateHost", "one"),                      # type error
+        _set("workers.size", {"cpu": 7, "memoryGb": 32, "diskGb": 250}),  # value check
+        _set("apiLoadBalancer.vipHost", 7),                      # rule: host given twice
+        _set("metallb.asn", 65020),                              # rule: eBGP needs two AS numbers
+        _set("network.privateCidr", "nonsense"),                 # type error: the private-network rule is skipped
+    ))
+    keys = {p.key for p in _problems(path)}
+    assert keys == {K + "router.privateHost", K + "workers.size.cpu", K + "controlPlanes.nodes.cp-1", K + "metallb.asn",
+                    K + "network.privateCidr"}
+
+
+def test_a_value_is_shown_as_written(tmp_path):
+    path = write_stack(tmp_path, "prd", _set("kubernetes.podCidr", True))
+    (problem,) = [p for p in _problems(path) if p.key == K + "kubernetes.podCidr"]
+    assert problem.given == "true"
+
+
+@pytest.mark.parametrize("edit", [
+    _set("router.sakuraAccessToken", SECRET),
+    _set("network.password", SECRET),
+    lambda c: c.__setitem__(K + "router", [{"token": SECRET}]),
+    lambda c: c.__setitem__(K + "sakuraAccessTokn", SECRET),
+    lambda c: c.__setitem__("contest_k8s:sakuraAccessToken", SECRET),
+    lambda c: c.__setitem__(K + "sakuraAccessToken", {"secure": 5, "x": SECRET}),
+    _set("wireguard.venue", {**_VENUE, "privateKey": SECRET}),
+], ids=["unknown-nested", "unknown-password", "inside-a-wrong-type", "misspelled-top-level", "misspelled-namespace",
+        "not-a-secure-value", "venue-private-key"])
+def test_a_value_under_a_secret_looking_key_is_never_printed(tmp_path, edit):
+    path = write_stack(tmp_path, "prd", edit)
+    with pytest.raises(ConfigError) as caught:
+        load_stack("prd", path)
+    assert SECRET not in str(caught.value)
+
+
+@pytest.mark.parametrize("line", [
+    f"contest-k8s:sakuraAccessToken: {SECRET}: oops",
+    f"contest-k8s:sakuraAccessToken: [{SECRET}",
+    f"contest-k8s:sakuraAccessToken: !!binary {SECRET}",
+])
+def test_a_secret_on_a_broken_line_is_never_printed(tmp_path, line):
+    path = tmp_path / "Pulumi.prd.yaml"
+    path.write_text(PRD_TEXT.replace("  contest-k8s:protect: true", "  " + line))
+    with pytest.raises(ConfigError) as caught:
+        load_stack("prd", path)
+    assert SECRET not in str(caught.value)
+
+
+def test_merge_keys_work(tmp_path):
+    path = tmp_path / "Pulumi.prd.yaml"
+    path.write_text(PRD_TEXT.replace("    size: {cpu: 4, memoryGb: 8, diskGb: 100}", "    size: {<<: *small, diskGb: 100}")
+                    .replace("    size: {cpu: 4, memoryGb: 8, diskGb: 40}\n    vyosImage", "    size: &small {cpu: 4, memoryGb: 8, diskGb: 40}\n    vyosImage"))
+    c = load_stack("prd", path)[0].config
+    assert (c.control_planes.size.cpu, c.control_planes.size.memory_gb, c.control_planes.size.disk_gb) == (4, 8, 100)
+    assert c == load_stack("prd")[0].config
+
+
+@pytest.mark.parametrize("edit", [
+    _set("ssh", {"authorizedKeys": [ED25519_KEY]}),
+    _set("sakuraApiRootUrl", "http://127.0.0.1:8080/cloud/zone"),
+    _set("sakuraApiRootUrl", "https://secure.sakura.ad.jp/cloud/zone/"),
+    _both(_set("router.asn", 4200000000), _set("metallb.asn", 64512)),
+    _venue(endpoint="198.51.100.7:51820"),
+    lambda c: c.__setitem__("kubernetes:context", "venue"),
+    lambda c: c.__setitem__("pulumi:tags", {"team": "infra"}),
+    _both(_set("network.globalPrefixLength", 26), _set("apiLoadBalancer.nodes", {f"lb-{i}": 19 + i for i in range(1, 16)}),
+          _set("apiLoadBalancer.vipHost", 40), _set("controlPlanes.nodes", {"cp-1": 41, "cp-2": 42, "cp-3": 43}),
+          _set("metallb.globalPool", {"first": 50, "last": 60})),
+    _set("kubernetes.podCidr", "10.244.0.0/21"),
+], ids=["ssh-key", "http-fake-api", "https-trailing-slash", "private-asns", "venue-endpoint", "kubernetes-namespace",
+        "pulumi-namespace", "fifteen-load-balancers", "pod-slash-21-for-six-nodes"])
+def test_good_values_are_accepted(tmp_path, edit):
+    load_stack("prd", write_stack(tmp_path, "prd", edit))
+
+
+def _peer_files(tmp_path, peers: dict[str, str], **changes) -> Path:
+    """prd peering with the given stacks, their stack files beside it (changed by `changes`: stack -> edit)."""
+    for stack in ("dev", "wsp"):
+        write_stack(tmp_path, stack, changes.get(stack))
+    return write_stack(tmp_path, "prd", _both(_set("wireguard.clusterPeers", peers), changes.get("prd", lambda c: None)))
+
+
+def test_cluster_peers_with_their_own_networks_are_accepted(tmp_path):
+    path = _peer_files(tmp_path, {"dev": "organization/contest-k8s/dev", "wsp": "organization/contest-k8s/wsp"})
+    assert set(load_stack("prd", path)[0].config.wireguard.cluster_peers) == {"dev", "wsp"}
+
+
+@pytest.mark.parametrize("changes, key, text", [
+    ({"dev": _set("network.privateCidr", "10.1.0.0/24")}, "dev", "Pulumi.dev.yaml has network.privateCidr 10.1.0.0/24, which overlaps network.privateCidr"),
+    ({"dev": _set("metallb.privatePool", "10.1.1.0/24")}, "dev", "overlaps metallb.privatePool"),
+    ({"dev": _set("wireguard.address", "10.255.0.11/24")}, "dev", "has wireguard.address 10.255.0.11/24 too"),
+    ({"prd": _venue(address="10.255.0.12")}, "dev", "AllowedIPs do not overlap those of wireguard.venue"),
+    ({"wsp": _set("network.privateCidr", "10.2.0.0/24")}, "wsp", "AllowedIPs do not overlap those of wireguard.clusterPeers.dev"),
+], ids=["private-overlaps-ours", "pool-overlaps-pool", "same-tunnel-address", "tunnel-address-is-the-venue", "two-peers-overlap"])
+def test_cluster_peer_whose_stack_file_overlaps_is_refused(tmp_path, changes, key, text):
+    path = _peer_files(tmp_path, {"dev": "organization/contest-k8s/dev", "wsp": "organization/contest-k8s/wsp"}, **changes)
+    named = [p for p in _problems(path) if p.key == f"{K}wireguard.clusterPeers.{key}"]
+    assert named and text in named[0].expected, named
