@@ -2,7 +2,9 @@
 
 `python -m components render STACK [--config FILE] [--out DIR]` runs the real program under
 Pulumi's mocks with clearly fake cloud values and writes every generated file under DIR/STACK/
-with a manifest.json. A bad config exits with status 2 and writes nothing.
+with a manifest.json. STACK is a DNS label; the render replaces only DIR/STACK/ (when it is
+missing, empty or an earlier render), all at once. A bad stack file, stack name or output
+directory exits with status 2, says every problem, and writes nothing.
 
 `python -m components venue-config SOURCE...` prints the venue's whole wg-quick file, one peer per
 cluster. A SOURCE is `pulumi stack output --json` saved to a file, or an offline render directory
@@ -41,11 +43,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return 0
 
-    from .offline import render as render_stack
+    from .offline import OutputError, render as render_stack
 
     try:
         target = render_stack(args.stack, args.config, args.out)
-    except (ConfigError, PlanError) as e:
+    except (ConfigError, PlanError, OutputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(target)

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from components.artifacts import KINDS
-from components.offline import PROJECT_ROOT
+from components.__main__ import main
+from components.artifacts import KINDS, Artifact
+from components.offline import PROJECT_ROOT, OutputError, ProgramRun, write_render
 
 from .conftest import STACKS, write_stack
 
@@ -52,10 +53,12 @@ def test_render_is_byte_identical_whatever_the_hash_seed(tmp_path):
 
 
 def test_a_rerender_replaces_stale_files(tmp_path):
-    (tmp_path / "dev" / "old").mkdir(parents=True)
+    assert render("dev", tmp_path).returncode == 0
+    (tmp_path / "dev" / "old").mkdir()
     (tmp_path / "dev" / "old" / "stale.txt").write_text("from a previous render")
     assert render("dev", tmp_path).returncode == 0
     assert not (tmp_path / "dev" / "old").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dev"], "no temporary directory is left behind"
 
 
 def test_bad_config_exits_2_names_the_key_and_writes_nothing(tmp_path):
@@ -81,3 +84,75 @@ def test_secure_values_never_reach_the_render(tmp_path):
     assert result.returncode == 0, result.stderr
     for name, content in tree(tmp_path / "out").items():
         assert ciphertext.encode() not in content, name
+
+
+# --------------------------------------------------------------------------- the render never harms the disk
+
+
+def _victims(tmp_path: Path) -> dict[Path, bytes]:
+    """Files the render must never touch: beside, above and inside the output directory."""
+    files = {tmp_path / "precious.txt": b"above", tmp_path / "out" / "keep.txt": b"inside OUT",
+             tmp_path / "elsewhere" / "data.txt": b"outside"}
+    for path, content in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    return files
+
+
+def _untouched(files: dict[Path, bytes]) -> bool:
+    return all(path.read_bytes() == content for path, content in files.items())
+
+
+@pytest.mark.parametrize("stack", ["..", ".", "", "/ABSOLUTE", "a/b", "dev/..", "Dev", "dev\n", "-dev", "x" * 64])
+def test_a_stack_name_that_is_not_a_dns_label_is_refused(tmp_path, stack, capsys):
+    files = _victims(tmp_path)
+    stack = stack.replace("/ABSOLUTE", str(tmp_path / "elsewhere"))
+    assert main(["render", "--config", "Pulumi.dev.yaml", "--out", str(tmp_path / "out"), "--", stack]) == 2
+    err = capsys.readouterr().err
+    assert "STACK: expected a stack name that is a DNS label" in err and "Traceback" not in err
+    assert _untouched(files) and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["keep.txt"]
+
+
+def test_out_that_is_a_file_is_refused(tmp_path, capsys):
+    out = tmp_path / "out.txt"
+    out.write_text("not a directory")
+    assert main(["render", "dev", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--out: expected a directory to write STACK/ in" in err and "Traceback" not in err
+    assert out.read_text() == "not a directory"
+
+
+@pytest.mark.parametrize("make", ["foreign-directory", "file", "symlink"])
+def test_out_stack_that_is_not_an_earlier_render_is_left_alone(tmp_path, capsys, make):
+    files = _victims(tmp_path)
+    target = tmp_path / "out" / "dev"
+    if make == "foreign-directory":
+        target.mkdir()
+        (target / "thesis.tex").write_text("years of work")
+        files[target / "thesis.tex"] = b"years of work"
+    elif make == "file":
+        target.write_text("a file")
+        files[target] = b"a file"
+    else:
+        target.symlink_to(tmp_path / "elsewhere")
+    assert main(["render", "dev", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "which is not a render of dev" in err and "Traceback" not in err
+    assert _untouched(files) and (make != "symlink" or target.is_symlink())
+
+
+def test_a_failed_write_leaves_the_earlier_render_whole(tmp_path, capsys):
+    assert main(["render", "dev", "--out", str(tmp_path)]) == 0
+    before = tree(tmp_path / "dev")
+    clash = ProgramRun(stack="dev", artifacts=[(Artifact("x", "script", "a"), "a"), (Artifact("x/y", "script", "b"), "b")])
+    with pytest.raises(OutputError):
+        write_render(clash, tmp_path)
+    assert tree(tmp_path / "dev") == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dev"]
+
+
+def test_bad_stack_name_and_output_exit_2_from_the_command_line(tmp_path):
+    _victims(tmp_path)
+    result = render("..", tmp_path / "out" / "sub")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert (tmp_path / "out" / "keep.txt").exists() and (tmp_path / "precious.txt").exists()
