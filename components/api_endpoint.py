@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_random as random
 
 from . import artifacts
 from .plan import Plan
 from .remote import Host, SshAccess, run_script
 from .render.api_lb import api_lb_setup_script
 from .render.haproxy import haproxy_cfg
-from .render.keepalived import VRRP_PASSWORD, check_script, keepalived_conf
+from .render.keepalived import check_script, keepalived_conf
 
 
 @dataclass(frozen=True)
@@ -28,8 +27,6 @@ class ApiLoadBalancer(pulumi.ComponentResource):
     def __init__(self, name: str, args: ApiLoadBalancerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("contest-k8s:index:ApiLoadBalancer", name, None, opts)
         plan = args.plan
-        # VRRP PASS authentication takes at most 8 characters.
-        password = random.RandomPassword(VRRP_PASSWORD, length=8, special=False, opts=pulumi.ResourceOptions(parent=self))
         self.setups = {}
         for lb in args.hosts:
             artifacts.publish(f"haproxy/{lb}/haproxy.cfg", "haproxy", plan.apply(lambda p: haproxy_cfg(p.api)), host=lb)
@@ -37,7 +34,6 @@ class ApiLoadBalancer(pulumi.ComponentResource):
             artifacts.publish(f"keepalived/{lb}/keepalived.conf", "keepalived", plan.apply(lambda p, n=lb: keepalived_conf(p, n)), host=lb)
             setup = plan.apply(lambda p, n=lb: api_lb_setup_script(p, n))
             artifacts.publish(f"scripts/{lb}/setup-api-lb.sh", "script", setup, host=lb)
-            self.setups[lb] = run_script(f"{lb}-api-lb", args.hosts[lb], args.access, setup,
-                                         secrets={VRRP_PASSWORD: password.result}, parent=self)
+            self.setups[lb] = run_script(f"{lb}-api-lb", args.hosts[lb], args.access, setup, parent=self)
         self.endpoint = plan.apply(lambda p: p.api.endpoint)
         self.register_outputs({"endpoint": self.endpoint})

@@ -20,7 +20,6 @@ STACKS = ("prd", "dev", "wsp")
 # A value of the right shape for every secret placeholder the renders use (see render.secrets).
 FAKE_SECRETS = {
     "wireguard-private-key": base64.b64encode(bytes(range(32))).decode(),
-    "vrrp-password": "k8sVIP01",
     "bootstrap-token": "abcdef.0123456789abcdef",
     "certificate-key": "0f" * 32,
     "kubernetes-ca-key": "-----BEGIN PRIVATE KEY-----\nZmFrZQ==\n-----END PRIVATE KEY-----",

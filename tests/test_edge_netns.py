@@ -123,7 +123,9 @@ def test_haproxy_drops_a_dead_control_plane_within_2s(dev_run, tls_cert, workdir
     assert len(after) > 20 and not [r for _, r in after if r.startswith("ERR") or r == "cp-2"]
 
 
-def test_keepalived_moves_the_vip_within_4s(dev_run, tls_cert, workdir, capsys):
+def test_keepalived_moves_the_vip_within_4s_and_keeps_it_there(dev_run, tls_cert, workdir, capsys):
+    """A crashed master's VIP is on the standby within 4 s; when the old master comes back it does not take
+    the VIP back (no pre-emption: a second move would reset every long watch through the VIP again)."""
     require_root()
     require_tools("haproxy", "keepalived", "curl")
     vip = dev_run.outputs["apiEndpoint"].split(":")[0]
@@ -134,23 +136,26 @@ def test_keepalived_moves_the_vip_within_4s(dev_run, tls_cert, workdir, capsys):
         (etc / "check_haproxy.sh").write_text(check_script())
         (etc / "check_haproxy.sh").chmod(0o755)
         pids = {}
+
+        def start_keepalived(lb: str, attempt: int = 1) -> None:
+            pids[lb] = pid = {k: workdir / f"{lb}-{k}-{attempt}.pid" for k in "prcb"}
+            # its own mount namespace: the rendered /etc/keepalived/check_haproxy.sh exists for this daemon only
+            command = (f"mount --bind {etc} /etc/keepalived && exec keepalived -n -l -D -G -P -f {etc / f'{lb}.conf'} "
+                       f"-p {pid['p']} -r {pid['r']} -c {pid['c']} -b {pid['b']}")
+            lab.start(lb, "sh", "-c", command, log=f"{lb}-keepalived-{attempt}.log")
+
         for lb in ("lb-1", "lb-2"):
             (workdir / f"{lb}-haproxy.cfg").write_text(artifact(dev_run, f"haproxy/{lb}/haproxy.cfg"))
             lab.start(lb, "haproxy", "-db", "-f", str(workdir / f"{lb}-haproxy.cfg"), log=f"{lb}-haproxy.log")
             conf = etc / f"{lb}.conf"
-            conf.write_text(fill(artifact(dev_run, f"keepalived/{lb}/keepalived.conf"), {"vrrp-password": "k8sVIP01"}))
-            pid = {k: workdir / f"{lb}-{k}.pid" for k in "prcb"}
-            pids[lb] = pid
-            # its own mount namespace: the rendered /etc/keepalived/check_haproxy.sh exists for this daemon only
-            command = (f"mount --bind {etc} /etc/keepalived && exec keepalived -n -l -D -G -P -f {conf} "
-                       f"-p {pid['p']} -r {pid['r']} -c {pid['c']} -b {pid['b']}")
-            lab.start(lb, "sh", "-c", command, log=f"{lb}-keepalived.log")
+            conf.write_text(artifact(dev_run, f"keepalived/{lb}/keepalived.conf"))
+            start_keepalived(lb)
 
         def holds_vip(lb):
             return f" {vip}/" in lab.ip(lb, "-o", "addr", "show", "dev", "ens3")
 
         elected = wait_for(lambda: holds_vip("lb-1"), 15)
-        assert elected is not None, (workdir / "lb-1-keepalived.log").read_text()
+        assert elected is not None, (workdir / "lb-1-keepalived-1.log").read_text()
         assert not holds_vip("lb-2")
         client = probe(lab, "client", vip, 8.0, workdir / "probe.out")
         time.sleep(1.0)
@@ -163,12 +168,21 @@ def test_keepalived_moves_the_vip_within_4s(dev_run, tls_cert, workdir, capsys):
         lab.ip("lb-1", "addr", "del", f"{vip}/{prefix_len(dev_run)}", "dev", "ens3")  # a crashed master keeps the VIP
         client.wait(timeout=20)
         results = read_probe(workdir / "probe.out")
-    assert moved is not None, "the VIP never reached lb-2"
+        assert moved is not None, "the VIP never reached lb-2"
+        # lb-1 comes back, with the higher priority: the VIP must stay on lb-2
+        start_keepalived("lb-1", attempt=2)
+        back = wait_for(lambda: "Entering BACKUP STATE" in (workdir / "lb-1-keepalived-2.log").read_text(), 15)
+        stayed = []
+        for _ in range(8):
+            time.sleep(0.5)
+            stayed.append(holds_vip("lb-2") and not holds_vip("lb-1"))
     tail = results[-20:]
     report(capsys, f"Keepalived: first election {elected:.2f}s; master crashed -> VIP on lb-2 after {moved:.2f}s; "
-                   f"client {sum(r.startswith('ERR') for _, r in results)} errors of {len(results)}")
+                   f"client {sum(r.startswith('ERR') for _, r in results)} errors of {len(results)}; lb-1 back as BACKUP after "
+                   f"{back if back is None else round(back, 2)} s, VIP stayed on lb-2 for the next 4 s: {all(stayed)}")
     assert moved <= 4.0, f"VIP took {moved:.2f}s to move"
     assert not [r for _, r in tail if r.startswith("ERR")], tail
+    assert back is not None and all(stayed), "the returning lb-1 took the VIP back"
 
 
 @pytest.fixture(scope="module")

@@ -79,7 +79,7 @@ def test_every_keepalived_conf_passes_keepalived_t(stack_runs, stack):
     configs = texts(stack_runs[stack], kind="keepalived")
     assert len(configs) == 2
     for path, text in configs:
-        assert "auth_pass <secret:vrrp-password>" in text and "unicast_peer" in text
+        assert "nopreempt" in text and "unicast_peer" in text and "auth" not in text
         ok, output = tools.keepalived_check(filled(text), ("ens3",), {"check_haproxy.sh": check_script()})
         assert ok, f"{path}: {output}"
 

@@ -1,19 +1,21 @@
 """keepalived.conf for the API VIP, and the check script that tracks the local HAProxy.
 
-Both load balancers start as BACKUP and the higher priority wins, so a node that comes back
-takes the VIP back only after its HAProxy is healthy. Peers are unicast by default (cloud
-segments often drop multicast); `apiLoadBalancer.vrrp.mode: multicast` switches. The check asks
-HAProxy's own /healthz on 127.0.0.1, which is local to the node (`pidof` would not be).
+Both load balancers start as BACKUP with `nopreempt`: the first election goes to the higher
+priority, and after a failover the VIP stays where it is when the other node comes back (a second
+move would reset every long watch through the VIP once more). A holder whose HAProxy fails its
+check loses priority and the VIP. No VRRP password: `auth_type PASS` sends it in clear in every
+advertisement and protects nothing; the peers are unicast (by default; cloud segments often drop
+multicast, `apiLoadBalancer.vrrp.mode: multicast` switches) and the packet filter admits VRRP only
+between the load balancers. The check asks HAProxy's own /healthz on 127.0.0.1, which is local to
+the node (`pidof` would not be).
 """
 
 from __future__ import annotations
 
 from ..plan import ApiEndpointPlan, Plan
 from .haproxy import HEALTH_PORT
-from .secrets import secret
 
 CHECK_SCRIPT = "/etc/keepalived/check_haproxy.sh"
-VRRP_PASSWORD = "vrrp-password"
 CHECK_WEIGHT = -60
 
 
@@ -47,15 +49,12 @@ vrrp_script chk_haproxy {{
 
 vrrp_instance VI_API {{
     state BACKUP
+    nopreempt
     interface {interface}
     virtual_router_id {api.virtual_router_id}
     priority {me.priority}
     advert_int {api.advert_interval}
-{unicast}    authentication {{
-        auth_type PASS
-        auth_pass {secret(VRRP_PASSWORD)}
-    }}
-    virtual_ipaddress {{
+{unicast}    virtual_ipaddress {{
         {api.vip} dev {interface}
     }}
     track_script {{
