@@ -1,13 +1,15 @@
 """SSH access to every VM, in one place: address, login user, jump host, and what must come first.
 
-A host is ready for scripts once its VM exists and, on Ubuntu, its login user may sudo without a
-password (`remote.grant_sudo`). Its login user's authorized keys follow the stack file from then on
+A host is ready for scripts once its VM exists, its SSH host key is recorded (every later connection
+accepts only that key) and, on Ubuntu, its login user may sudo without a password
+(`remote.grant_sudo`). Its login user's authorized keys follow the stack file from then on
 (`render.access`). Hosts on the private switch are reached through the router, so they
 are also ready only once the router's base config (its private NIC, forwarding) is applied.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -15,7 +17,7 @@ import pulumi
 
 from . import artifacts
 from .plan import MachineShape, Plan
-from .remote import VYOS_INTERPRETER, Host, SshAccess, grant_sudo, run_script
+from .remote import VYOS_INTERPRETER, Host, SshAccess, grant_sudo, record_host_key, run_script
 from .render.access import authorized_keys_script
 from .sakura.disk import Disk
 from .sakura.server import Server
@@ -52,11 +54,12 @@ class NodeAccess(pulumi.ComponentResource):
         server = args.servers[shape.name]
         address = args.plan.apply(lambda p: str(p.machine(shape.name).address))
         identity = (server.id, args.boot_disks[shape.name].id)
+        first_contact = Host(shape.name, address, shape.ssh_user, jump, (server, *after), identity=identity)
+        pinned = record_host_key(f"{shape.name}-host-key", first_contact, args.access, parent=self)
         if shape.disk_source.os_tag is None:  # the VyOS router: configured through vbash, no sudo; keys in its config
-            return Host(shape.name, address, shape.ssh_user, jump, (server, *after), VYOS_INTERPRETER, identity)
-        pending = Host(shape.name, address, shape.ssh_user, jump, (server, *after), identity=identity)
-        sudo = grant_sudo(f"{shape.name}-sudo", pending, args.access, args.password, parent=self)
-        host = Host(shape.name, address, shape.ssh_user, jump, (sudo,), identity=identity)
+            return dataclasses.replace(pinned, interpreter=VYOS_INTERPRETER)
+        sudo = grant_sudo(f"{shape.name}-sudo", pinned, args.access, args.password, parent=self)
+        host = dataclasses.replace(pinned, ready=(sudo,))
         keys = pulumi.Output.from_input(args.stack_key).apply(
             lambda key: authorized_keys_script(shape.name, shape.ssh_user, key, args.operator_keys))
         artifacts.publish(f"scripts/{shape.name}/authorized-keys.sh", "script", keys, host=shape.name)

@@ -11,12 +11,17 @@
   hold only what must replace the command: its host's identity. Every script is safe to run twice.
 - Secrets are filled into the text only here, inside a secret Output; `stdin` is therefore secret.
 - Workers sit on the private switch: they are reached through the router as an SSH jump host.
+- Every host's SSH host key is pinned: the first contact with a VM only reads its public host key
+  (`record_host_key`; nothing secret is sent), and every later connection to it, including as a jump
+  host, accepts that key only. A changed key fails the run (`ssh: handshake failed: ssh: host key
+  mismatch`) before a CA key, a token or a password goes to whatever answers on the address.
 - A host's `ready` resources (its VM, the sudo grant, the router that forwards to it) come before
   any script on it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
@@ -54,6 +59,7 @@ class Host:
     ready: tuple[pulumi.Resource, ...] = ()
     interpreter: str = NODE_INTERPRETER
     identity: tuple[pulumi.Input[str], ...] = ()
+    host_key: Optional[pulumi.Input[str]] = None  # the VM's public SSH host key, as recorded on first contact
 
 
 @dataclass(frozen=True)
@@ -64,13 +70,28 @@ class SshAccess:
         proxy = None
         if host.jump is not None:
             proxy = command.remote.ProxyConnectionArgs(
-                host=host.jump.address, user=host.jump.user, private_key=self.private_key,
+                host=host.jump.address, user=host.jump.user, private_key=self.private_key, host_key=host.jump.host_key,
                 dial_error_limit=DIAL_ERROR_LIMIT, per_dial_timeout=PER_DIAL_TIMEOUT,
             )
         return command.remote.ConnectionArgs(
-            host=host.address, user=host.user, private_key=self.private_key, proxy=proxy,
+            host=host.address, user=host.user, private_key=self.private_key, proxy=proxy, host_key=host.host_key,
             dial_error_limit=DIAL_ERROR_LIMIT, per_dial_timeout=PER_DIAL_TIMEOUT,
         )
+
+
+HOST_KEY_FILE = "/etc/ssh/ssh_host_ed25519_key.pub"
+
+
+def record_host_key(resource_name: str, host: Host, access: SshAccess, *, parent: pulumi.Resource) -> Host:
+    """Read the VM's host key once (per VM: tied to its identity) and return the host pinned to it."""
+    recorded = command.remote.Command(
+        resource_name,
+        connection=access.connection(host),
+        create=f"cat {HOST_KEY_FILE}",
+        triggers=list(host.identity),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(host.ready)),
+    )
+    return dataclasses.replace(host, host_key=recorded.stdout.apply(str.strip), ready=(recorded,))
 
 
 def as_command(text: pulumi.Input[str], host: Host) -> pulumi.Output[str]:

@@ -140,7 +140,8 @@ def test_worker_joins_are_independent_of_each_other(prd_graph):
                 assert not prd_graph.reaches(f"{a}-join", f"{b}-join"), (a, b)
         assert not prd_graph.reaches(f"{a}-join", "cp-2-join"), "workers do not wait for the other control planes"
         assert prd_graph.reaches(f"{a}-prepare", "router-config"), "workers reach the internet and SSH through the router"
-        assert prd_graph.direct(f"{a}-sudo", "router-config") and prd_graph.direct(f"{a}-prepare", f"{a}-sudo")
+        assert prd_graph.direct(f"{a}-host-key", "router-config") and prd_graph.direct(f"{a}-sudo", f"{a}-host-key")
+        assert prd_graph.direct(f"{a}-prepare", f"{a}-sudo")
 
 
 def test_joins_pin_the_ca_computed_from_the_ca_certificate(stack_runs):
@@ -200,7 +201,7 @@ def test_node_commands_follow_their_vm(prd_graph):
     from components.mocking import fake_sakura_id
     vm_ids = {fake_sakura_id("prd", server.type, "worker-2"), fake_sakura_id("prd", disk.type, "worker-2-boot")}
     live_id = fake_sakura_id("prd", server.type, "worker-2", "after a plan change")
-    for suffix in ("sudo", "prepare", "join", "membership", "upgrade"):
+    for suffix in ("host-key", "sudo", "prepare", "join", "membership", "upgrade"):
         command = run.named(f"worker-2-{suffix}", "Command")
         assert vm_ids <= set(command.inputs["triggers"]), suffix
         assert live_id not in command.inputs["triggers"], "a resize changes Sakura's ID but must not look like a new VM"
@@ -224,7 +225,7 @@ def test_adding_worker_4_changes_no_existing_node_resource(stack_runs, tmp_path)
     assert changed == {"router-bgp"}
     assert set(old) <= set(new)
     added = {after.by_urn(u).name for u in set(new) - set(old)}
-    assert added == {"worker-4-day-one", "worker-4", "worker-4-boot", "worker-4-data", "worker-4-sudo", "worker-4-ssh-keys", "worker-4-join-token", "worker-4-prepare", "worker-4-join-ticket",
+    assert added == {"worker-4-day-one", "worker-4", "worker-4-boot", "worker-4-data", "worker-4-host-key", "worker-4-sudo", "worker-4-ssh-keys", "worker-4-join-token", "worker-4-prepare", "worker-4-join-ticket",
                      "worker-4-join", "worker-4-membership", "worker-4-upgrade"}
     assert "neighbor 10.1.0.14 remote-as '65021'" in after.named("router-bgp", "Command").inputs["stdin"]
 
@@ -241,7 +242,7 @@ def test_removing_a_worker_drains_and_deletes_the_node_before_the_vm(stack_runs,
     after = run_stack("prd", write_stack(tmp_path, "prd", lambda c: c[K + "workers"]["nodes"].pop("worker-3")))
     removed = set(_graph_inputs(before)) - set(_graph_inputs(after))
     order = deletion_order(before, removed)
-    assert set(order) == {"worker-3-day-one", "worker-3", "worker-3-boot", "worker-3-data", "worker-3-sudo", "worker-3-ssh-keys", "worker-3-join-token", "worker-3-prepare", "worker-3-join-ticket",
+    assert set(order) == {"worker-3-day-one", "worker-3", "worker-3-boot", "worker-3-data", "worker-3-host-key", "worker-3-sudo", "worker-3-ssh-keys", "worker-3-join-token", "worker-3-prepare", "worker-3-join-ticket",
                           "worker-3-join", "worker-3-membership", "worker-3-upgrade"}
     assert order.index("worker-3-membership") < order.index("worker-3-join") < order.index("worker-3-prepare") < order.index("worker-3")
     assert order.index("worker-3") < order.index("worker-3-boot")
@@ -331,3 +332,25 @@ def test_every_node_on_the_global_segment_routes_the_private_side_through_the_ro
         assert routes == {"10.1.0.0/24": router, "10.1.1.0/24": router, "10.255.0.0/24": router, "172.16.0.0/16": router}, node
         assert "netplan apply" in text
     assert "- to:" not in run.artifact("scripts/worker-1/prepare.sh"), "workers use the router as their default gateway"
+
+
+def test_every_connection_pins_the_host_key_read_on_first_contact(stack_runs):
+    """Only the first contact (which reads the host key and sends nothing) accepts any key; everything after it,
+    the jump through the router included, accepts the recorded key only."""
+    run = stack_runs["prd"]
+    recorded = {r.name.removesuffix("-host-key"): r for r in run.of_type("remote:Command") if r.name.endswith("-host-key")}
+    assert set(recorded) == {"router", "lb-1", "lb-2", "cp-1", "cp-2", "cp-3", "worker-1", "worker-2", "worker-3"}
+    keys = {node: r.outputs["stdout"].strip() for node, r in recorded.items()}
+    nodes = {address: node for node, address in run.outputs["nodes"].items()}
+    for node, first in recorded.items():
+        assert first.inputs["create"] == "cat /etc/ssh/ssh_host_ed25519_key.pub" and "stdin" not in first.inputs
+        assert "hostKey" not in first.inputs["connection"]
+    for command in run.of_type("remote:Command"):
+        if command.name.endswith("-host-key"):
+            if "proxy" in command.inputs["connection"]:
+                assert command.inputs["connection"]["proxy"]["hostKey"] == keys["router"], command.name
+            continue
+        connection = command.inputs["connection"]
+        assert connection["hostKey"] == keys[nodes[connection["host"]]], command.name
+        if "proxy" in connection:
+            assert connection["proxy"]["hostKey"] == keys["router"], command.name

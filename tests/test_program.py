@@ -60,4 +60,5 @@ def test_api_endpoint_without_the_edge_layer(program, tmp_path):
     path = write_stack(tmp_path, "dev", lambda c: c.update({"contest-k8s:layers": {"edge": False, "kubernetes": False}}))
     run = program("dev", path)
     commands = sorted(r.name for r in run.of_type("remote:Command"))
-    assert commands == ["lb-1-api-lb", "lb-1-ssh-keys", "lb-1-sudo", "lb-2-api-lb", "lb-2-ssh-keys", "lb-2-sudo"]
+    assert commands == ["lb-1-api-lb", "lb-1-host-key", "lb-1-ssh-keys", "lb-1-sudo", "lb-2-api-lb", "lb-2-host-key", "lb-2-ssh-keys",
+                        "lb-2-sudo"]
