@@ -2,11 +2,12 @@
 // plugin, installed only into the engine tests' PULUMI_HOME (scripts/toolchain.sh) because the real
 // provider module is not served by the Go module proxy here. Users run the released pulumi-random.
 //
-// It implements the three types this program uses with the real type tokens, property names and
-// defaults: random:index/randomBytes:RandomBytes, random:index/randomString:RandomString and
-// random:index/randomPassword:RandomPassword. As in the upstream Terraform provider every input
-// (keepers included) forces a replacement, values come from crypto/rand, and the secret outputs
-// (RandomPassword result and bcryptHash, RandomBytes base64 and hex) are returned as secrets.
+// It implements the types this program uses with the real type tokens, property names and defaults:
+// random:index/randomBytes:RandomBytes, random:index/randomId:RandomId,
+// random:index/randomString:RandomString and random:index/randomPassword:RandomPassword. As in the
+// upstream Terraform provider every input (keepers included) forces a replacement, values come from
+// crypto/rand, and the secret outputs (RandomPassword result and bcryptHash, RandomBytes base64 and
+// hex) are returned as secrets.
 package main
 
 import (
@@ -57,6 +58,31 @@ func main() {
 					return "none", map[string]resource.PropertyValue{
 						"base64": standin.String(base64.StdEncoding.EncodeToString(b)),
 						"hex":    standin.String(hex.EncodeToString(b)),
+					}, nil
+				},
+			},
+			"random:index/randomId:RandomId": {
+				Inputs:   []string{"byteLength", "keepers", "prefix"},
+				Required: []string{"byteLength"},
+				Computed: []string{"b64Std", "b64Url", "dec", "hex"},
+				Validate: func(in standin.Props) map[string]string {
+					if in.Has("byteLength") && in.Int("byteLength") < 1 {
+						return map[string]string{"byteLength": "byteLength must be at least 1"}
+					}
+					return nil
+				},
+				Create: func(_ string, in standin.Props) (string, map[string]resource.PropertyValue, error) {
+					b := make([]byte, in.Int("byteLength"))
+					if _, err := rand.Read(b); err != nil {
+						return "", nil, err
+					}
+					prefix := in.Str("prefix")
+					// The ID is the unprefixed URL-safe base64; every output carries the prefix.
+					return base64.RawURLEncoding.EncodeToString(b), map[string]resource.PropertyValue{
+						"b64Std": standin.String(prefix + base64.StdEncoding.EncodeToString(b)),
+						"b64Url": standin.String(prefix + base64.RawURLEncoding.EncodeToString(b)),
+						"dec":    standin.String(prefix + new(big.Int).SetBytes(b).String()),
+						"hex":    standin.String(prefix + hex.EncodeToString(b)),
 					}, nil
 				},
 			},
