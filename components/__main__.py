@@ -9,6 +9,9 @@ directory exits with status 2, says every problem, and writes nothing.
 `python -m components venue-config SOURCE...` prints the venue's whole wg-quick file, one peer per
 cluster. A SOURCE is `pulumi stack output --json` saved to a file, or an offline render directory
 (build/prd); the venue's private key is left as a placeholder.
+
+`python -m components diagram STACK [--format svg|png] [--config FILE] [--out FILE]` draws the
+stack's topology alone, the same picture as the render's STACK/topology.svg (needs Graphviz's dot).
 """
 
 from __future__ import annotations
@@ -33,7 +36,26 @@ def main(argv: list[str] | None = None) -> int:
     venue = commands.add_parser("venue-config", help="the venue's wg-quick file from the clusters' outputs or renders")
     venue.add_argument("sources", nargs="+", type=Path, help="stack output JSON file or render directory, one per cluster")
     venue.add_argument("--listen-port", type=int, default=51820)
+    diagram = commands.add_parser("diagram", help="draw a stack's topology (Graphviz)")
+    diagram.add_argument("stack")
+    diagram.add_argument("--format", choices=("svg", "png"), default="svg")
+    diagram.add_argument("--config", type=Path, help="stack file (default: Pulumi.STACK.yaml)")
+    diagram.add_argument("--out", type=Path, help="file to write (default: build/topology-STACK.FORMAT)")
     args = parser.parse_args(argv)
+
+    if args.command == "diagram":
+        from .diagram import DiagramError, stack_diagram
+
+        out = args.out or Path("build") / f"topology-{args.stack}.{args.format}"
+        try:
+            picture = stack_diagram(args.stack, args.config, args.format)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(picture)
+        except (ConfigError, PlanError, DiagramError, OSError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(out)
+        return 0
 
     if args.command == "venue-config":
         try:
@@ -43,11 +65,12 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return 0
 
+    from .diagram import DiagramError
     from .offline import OutputError, render as render_stack
 
     try:
         target = render_stack(args.stack, args.config, args.out)
-    except (ConfigError, PlanError, OutputError) as e:
+    except (ConfigError, PlanError, OutputError, DiagramError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(target)

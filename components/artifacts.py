@@ -3,6 +3,7 @@
 A layer calls `publish` once per file with the reviewable text (secrets as placeholders, see
 `render.secrets`). Under the real engine nothing reads the list; the offline render
 (`components.offline`) resolves every published text after the program ran and writes it.
+A `diagram` is Graphviz DOT text, which the offline render draws (`components.diagram`) and writes as SVG.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Optional
 import pulumi
 
 KINDS = frozenset(
-    {"haproxy", "keepalived", "router", "kubeadm", "script", "kubernetes", "helm-values", "wireguard", "dashboard", "sakura"}
+    {"haproxy", "keepalived", "router", "kubeadm", "script", "kubernetes", "helm-values", "wireguard", "dashboard", "sakura",
+     "diagram"}
 )
 
 

@@ -26,6 +26,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from . import artifacts
 from .config import DNS_LABEL, PROJECT, LoadedConfig, describe
+from .diagram import draw
 from .mocking import FakeCloud
 from .render.secrets import placeholders
 from .stack_file import PROJECT_ROOT, load_stack, read_stack_file  # noqa: F401  (read_stack_file: re-exported)
@@ -252,19 +253,21 @@ def write_render(run: ProgramRun, out: Path) -> Path:
     """Replace OUT/STACK with the run's artifacts and manifest.json, all at once; return that directory.
 
     The files are written to a new directory beside OUT/STACK, which then takes its place by
-    rename; the earlier render is moved aside and removed only after that. Nothing else is touched."""
+    rename; the earlier render is moved aside and removed only after that. Nothing else is touched.
+    A `diagram` artifact (DOT text) is drawn by Graphviz's dot first: without dot, nothing is written."""
     target = render_target(run.stack, out)
-    files = [(_inside(artifact.path), artifact, text) for artifact, text in run.artifacts]
+    files = [(_inside(artifact.path), artifact, draw(text, name=artifact.path) if artifact.kind == "diagram" else text.encode("utf-8"))
+             for artifact, text in run.artifacts]
     try:
         out.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{run.stack}.", suffix=".new", dir=out))
     except OSError as e:
         raise OutputError("--out", describe(str(out)), f"a directory the render can write in ({e.strerror})") from None
     try:
-        for relative, artifact, text in files:
+        for relative, artifact, content in files:
             path = staging / relative
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
+            path.write_bytes(content)
             if artifact.kind == "script":
                 path.chmod(0o755)
         (staging / "manifest.json").write_text(json.dumps(manifest(run), indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -7,6 +7,7 @@ import pulumi_random as random
 import pulumi_tls as tls
 from pulumi.runtime import config as runtime_config
 
+from . import artifacts
 from .api_endpoint import ApiLoadBalancer, ApiLoadBalancerArgs
 from .config import ROUTER_NAME, ConfigError, LoadedConfig, load_config
 from .day_one import record_day_one
@@ -16,6 +17,7 @@ from .machines import ClusterMachines, ClusterMachinesArgs
 from .node_access import NodeAccess, NodeAccessArgs
 from .plan import control_plane_order, machine_shapes
 from .remote import SshAccess
+from .render.topology import topology_dot
 from .sakura.provider import PACKAGE
 
 
@@ -55,6 +57,7 @@ def deploy() -> None:
     access = SshAccess(ssh.private_key_openssh)
     machines = ClusterMachines("machines", ClusterMachinesArgs(loaded, ssh.public_key_openssh, login_password, provider, owner.hex))
     plan = machines.plan
+    artifacts.publish("topology.svg", "diagram", plan.apply(lambda p: topology_dot(p, c.layers, c.wireguard.cluster_peers)))
 
     pulumi.export("routerBlock", plan.apply(lambda p: str(p.global_block.network)))
     pulumi.export("nodes", plan.apply(lambda p: {m.name: str(m.address) for m in p.machines}))
