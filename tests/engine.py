@@ -1,10 +1,10 @@
 """The real Pulumi engine for tests: the CLI, language host and plugins that scripts/toolchain.sh builds.
 
 `Engine(project_dir, workdir)` runs `.tools/bin/pulumi` on one project with everything private to the
-test: its own PULUMI_HOME (the plugins of `.tools/pulumi-home` linked in, read-only), a fresh
-`pulumi login file://<workdir>/state`, a passphrase secrets provider, no update check and no
-automatic plugin download (nothing leaves the machine). Each call returns what it printed and how
-long it took, so a test can report its timings.
+test: its own PULUMI_HOME (with the plugins directory of `.tools/pulumi-home` linked in, where the
+engine only touches its `*.lastused` marks), a fresh `pulumi login file://<workdir>/state`, a
+passphrase secrets provider, no update check and no automatic plugin download (nothing leaves the
+machine). Each call returns what it printed and how long it took, so a test can report its timings.
 
 `require_engine()` skips a test, naming the missing tool and the command that builds it, when the
 toolchain is absent.
