@@ -157,6 +157,6 @@ def test_a_failed_write_leaves_the_earlier_render_whole(tmp_path, capsys):
 
 def test_bad_stack_name_and_output_exit_2_from_the_command_line(tmp_path):
     _victims(tmp_path)
-    result = render("..", tmp_path / "out" / "sub")
+    result = render("..", tmp_path / "out" / "sub", "--config", "Pulumi.dev.yaml")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert (tmp_path / "out" / "keep.txt").exists() and (tmp_path / "precious.txt").exists()
