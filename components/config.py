@@ -145,13 +145,17 @@ INVALID: Any = _Invalid()
 
 
 def _known(*values: Any) -> bool:
-    """True when none of `values` failed its type check (nor, for a list or mapping, any item of it)."""
+    """True when none of `values` failed its type check, nor anything inside them (the items of a list or
+    mapping, the fields of a section): `_known(c.wireguard.venue)` means every venue key can be used."""
     for value in values:
         if value is INVALID:
             return False
-        if isinstance(value, dict) and any(v is INVALID for v in value.values()):
+        if isinstance(value, dict) and not _known(*value.values()):
             return False
-        if isinstance(value, tuple) and any(v is INVALID for v in value):
+        if isinstance(value, tuple) and not _known(*value):
+            return False
+        if dataclasses.is_dataclass(value) and not isinstance(value, type) and \
+                not _known(*(getattr(value, f.name) for f in dataclasses.fields(value))):
             return False
     return True
 
@@ -794,7 +798,7 @@ def _cluster_networks(c: StackConfig) -> list[tuple[str, IPv4Network]]:
 
 def _venue_networks(c: StackConfig) -> list[tuple[str, IPv4Network]]:
     venue = c.wireguard.venue
-    if venue is None or not _known(venue) or venue.allowed_ips is INVALID:
+    if venue is None or venue is INVALID or venue.allowed_ips is INVALID:
         return []
     return [(f"wireguard.venue.allowedIps[{i}]", n) for i, n in enumerate(venue.allowed_ips) if _known(n)]
 

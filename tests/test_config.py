@@ -526,3 +526,10 @@ def test_cluster_peer_whose_stack_file_overlaps_is_refused(tmp_path, changes, ke
     path = _peer_files(tmp_path, {"dev": "organization/contest-k8s/dev", "wsp": "organization/contest-k8s/wsp"}, **changes)
     named = [p for p in _problems(path) if p.key == f"{K}wireguard.clusterPeers.{key}"]
     assert named and text in named[0].expected, named
+
+
+def test_a_section_with_one_bad_key_still_has_its_other_keys_checked(tmp_path):
+    """A bad venue key makes the venue not fully known; its networks are still checked for overlaps."""
+    path = write_stack(tmp_path, "prd", _venue(publicKey="not-a-key", allowedIps=["10.1.0.0/16"]))
+    keys = {p.key for p in _problems(path)}
+    assert {K + "wireguard.venue.publicKey", K + "wireguard.venue.allowedIps[0]"} <= keys

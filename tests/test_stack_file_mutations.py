@@ -268,7 +268,7 @@ def _check(case: tuple, path: Path, out: Path, code: int, stdout: str, stderr: s
     assert keys, f"{where}: no problem named"
 
     def of_the_file(key: str) -> bool:
-        root = re.split(r"[.\[]", key, maxsplit=1)[0] if not key.startswith("[") else json.loads(key[1:key.index("]")])
+        root = re.split(r"[.\[]", key, maxsplit=1)[0] if not key.startswith("[") else json.JSONDecoder().raw_decode(key[1:])[0]
         return root in ("(file)", "config") or root.startswith(K) or root in text
 
     assert any(of_the_file(k) for k in keys), f"{where}: no problem names a key of the file: {keys}"
