@@ -73,6 +73,12 @@ modversion() { # dir module
   awk -v m="$2" '$1 == m && $2 ~ /^v/ { v = $2 } $1 == m && $2 == "=>" && $4 ~ /^v/ { r = $4 } END { print (r != "" ? r : v) }' "$root/$1/go.mod"
 }
 sha() { sha256sum | cut -c1-16; }
+# The module cache directory of a module the go.mod in DIR requires (downloaded if need be).
+moddir() { # dir module
+  local d
+  d=$(cd "$root/$1" && go mod download "$2" && go list -m -f '{{.Dir}}' "$2") || return 1
+  [ -n "$d" ] && [ -d "$d" ] && echo "$d"
+}
 
 selected=()
 for t in "${TOOLS[@]}"; do
@@ -92,7 +98,7 @@ for w in "${wanted[@]}"; do case " $PLUGIN_TOOLS " in *" $w "*) pulumi_wanted=1 
 # Prints the directory to build in.
 prepare_kubernetes_provider() { # version-without-v
   local gen=$out/gen/pulumi-kubernetes src
-  src=$(cd "$root/tools/pulumi-kubernetes" && go list -m -f '{{.Dir}}' github.com/pulumi/pulumi-kubernetes/provider/v4) || return 1
+  src=$(moddir tools/pulumi-kubernetes github.com/pulumi/pulumi-kubernetes/provider/v4) || return 1
   rm -rf "$gen" && mkdir -p "$gen/cmd/pulumi-resource-kubernetes"
   cp "$root/tools/pulumi-kubernetes/go.mod" "$root/tools/pulumi-kubernetes/go.sum" "$gen/"
   install -m 0644 "$src/cmd/pulumi-resource-kubernetes/main.go" "$src/cmd/pulumi-resource-kubernetes/schema.json" \
@@ -167,7 +173,7 @@ for t in "${selected[@]}"; do
   if [ "$name" = pulumi-language-python ]; then
     # The language host runs the SDK's own exec script; the engine runs Python dynamic providers
     # through the SDK's pulumi-resource-pulumi-python. Both come from the pinned sdk/v3 module.
-    sdkdir=$(cd "$root/tools" && go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)
+    sdkdir=$(moddir tools github.com/pulumi/pulumi/sdk/v3) || die "$name: module github.com/pulumi/pulumi/sdk/v3 could not be had"
     install -m 0755 "$sdkdir/python/cmd/pulumi-language-python-exec" "$out/bin/pulumi-language-python-exec"
     install -m 0755 "$sdkdir/python/dist/pulumi-resource-pulumi-python" "$out/bin/pulumi-resource-pulumi-python"
   fi
