@@ -15,7 +15,7 @@ import pulumi
 
 KINDS = frozenset(
     {"haproxy", "keepalived", "router", "kubeadm", "script", "kubernetes", "helm-values", "wireguard", "dashboard", "sakura",
-     "diagram"}
+     "diagram", "firewall"}
 )
 
 

@@ -260,7 +260,7 @@ class VyosImage:
 @dataclass(frozen=True)
 class RouterConfig:
     global_host: int = setting()
-    flavor: Literal["vyos", "frr"] = setting("vyos")
+    flavor: Literal["vyos", "frr"] = setting("frr")
     private_host: int = setting(1)
     asn: int = setting(65020, check=_asn)
     size: MachineSize = setting(MachineSize(4, 8, 40))
@@ -350,6 +350,21 @@ class SshConfig:
     authorized_keys: tuple[str, ...] = setting((), each=ssh_public_key_problem)
 
 
+MAX_FILTER_RULES = 30  # Sakura's limit per packet filter (plan.packet_filter_rules makes them)
+
+
+def _port(v: int) -> Optional[str]:
+    return None if 1 <= v <= 65535 else "a TCP port from 1 to 65535"
+
+
+@dataclass(frozen=True)
+class AccessConfig:
+    """Who may reach what from outside the cluster (packet filters, the router's and the nodes' firewalls)."""
+
+    operator_cidrs: tuple[IPv4Network, ...] = setting()  # SSH to every VM and the Kubernetes API on the VIP
+    public_tcp_ports: tuple[int, ...] = setting((80, 443), each=_port)  # the MetalLB global pool, open to anyone
+
+
 @dataclass(frozen=True)
 class StackConfig:
     """The whole stack: one field per top-level key `contest-k8s:<camelCaseName>`."""
@@ -362,6 +377,7 @@ class StackConfig:
     workers: WorkerConfig = setting()
     metallb: MetallbConfig = setting()
     wireguard: WireGuardConfig = setting()
+    access: AccessConfig = setting()
     kubernetes: KubernetesConfig = setting(KubernetesConfig())
     layers: LayersConfig = setting(LayersConfig())
     node_os: Literal["ubuntu2404", "ubuntu2204"] = setting("ubuntu2404")
@@ -895,6 +911,31 @@ def _check_layers(c: StackConfig, fail: Fail) -> None:
         fail("layers.kubernetes", True, "false unless layers.edge and layers.apiLoadBalancer are true (nodes need the router and the API endpoint)")
 
 
+def _check_access(c: StackConfig, fail: Fail) -> None:
+    """At least one operator range (the machine that runs `pulumi up` reaches every VM over SSH from it);
+    no public port twice, none that the router itself serves."""
+    a = c.access
+    if _known(a.operator_cidrs) and not a.operator_cidrs:
+        fail("access.operatorCidrs", Said("an empty list"), "at least one network that operators (and `pulumi up`) connect "
+             "from, like 203.0.113.64/26: SSH and the Kubernetes API answer nothing else")
+    if _known(a.public_tcp_ports):
+        seen: set[int] = set()
+        for i, port in enumerate(a.public_tcp_ports):
+            if port in seen:
+                fail(f"access.publicTcpPorts[{i}]", port, "a port listed once")
+            elif port in (22, 6443):
+                fail(f"access.publicTcpPorts[{i}]", port, "a service port of the MetalLB global pool, not SSH (22) or "
+                     "the Kubernetes API (6443), which only access.operatorCidrs reach")
+            seen.add(port)
+    if _known(a.operator_cidrs, a.public_tcp_ports, c.wireguard.venue):
+        venue = len(c.wireguard.venue.allowed_ips) if c.wireguard.venue is not None else 0
+        fixed = 2 + 6  # this cluster's two networks; the replies, DNS, NTP, ICMP, fragments, the final deny
+        largest = fixed + len(a.operator_cidrs) + max(1 + len(a.public_tcp_ports), len(a.operator_cidrs) + 1 + venue)
+        if largest > MAX_FILTER_RULES:
+            fail("access", Said(f"packet filters of {largest} rules"), f"at most {MAX_FILTER_RULES} rules per Sakura packet filter: "
+                 "fewer operatorCidrs, publicTcpPorts or wireguard.venue.allowedIps (summarize the networks)")
+
+
 def _check_api_url(c: StackConfig, fail: Fail) -> None:
     """https to a named host; plain http only to an IPv4 literal on 127.0.0.0/8 (a fake API): the token travels in it."""
     url = c.sakura_api_root_url
@@ -935,6 +976,7 @@ RULES: tuple[Callable[[StackConfig, Fail], None], ...] = (
     _check_wireguard,
     _check_nic_names,
     _check_layers,
+    _check_access,
     _check_api_url,
 )
 

@@ -38,6 +38,7 @@ class EdgeRouterArgs:
     host: Host
     access: SshAccess
     cluster_peer_stacks: tuple[tuple[str, str], ...]
+    login_keys: pulumi.Input[tuple[str, ...]]  # the vyos user's SSH keys (the frr flavor's login user has its own command)
 
 
 class EdgeRouter(pulumi.ComponentResource):
@@ -55,7 +56,7 @@ class EdgeRouter(pulumi.ComponentResource):
         both = pulumi.Output.all(plan, peers)
 
         if args.flavor == "vyos":
-            base_cmds = both.apply(lambda v: vyos_base_commands(v[0], v[1]))
+            base_cmds = pulumi.Output.all(plan, peers, args.login_keys).apply(lambda v: vyos_base_commands(v[0], v[1], tuple(v[2])))
             bgp_cmds = plan.apply(vyos_bgp_commands)
             artifacts.publish("router/router/base.vyos", "router", base_cmds.apply(_lines), host="router")
             artifacts.publish("router/router/bgp.vyos", "router", bgp_cmds.apply(_lines), host="router")

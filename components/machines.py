@@ -1,4 +1,4 @@
-"""VM layer: the router+switch, the private switch, the SSH key, and every VM with its disks.
+"""VM layer: the router+switch, the private switch, the SSH key, the packet filters, and every VM with its disks.
 
 Resource names are the node names from the stack file (`worker-1`, `worker-1-boot`), never list
 positions, so adding a node only adds resources. Disks and the router block are `protect`ed when
@@ -16,13 +16,21 @@ from . import artifacts
 from .config import PROJECT, LoadedConfig
 from .plan import GlobalBlock, MachineShape, Plan, build_plan, machine_shapes
 from .render.inventory import inventory_json
+from .render.cloud_init import vyos_seed
+from .render.firewall import node_firewall
+from .render.packet_filter import packet_filters_json, sakura_expression
 from .sakura.archive import Archive
+from .sakura.packet_filter import PacketFilter
+from .sakura.seed_iso import SeedIso
 from .sakura.disk import Disk, DiskEdit
 from .sakura.provider import OWNER_TAG, Common
 from .sakura.router_switch import RouterSwitch
 from .sakura.server import Server, ServerSpec
 from .sakura.ssh_key import SshKey
 from .sakura.switch import Switch
+
+
+FILTERED_ROLES = ("router", "api-lb", "control-plane")  # the VMs with a NIC on the router's switch
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,7 @@ class ClusterMachinesArgs:
     login_password: pulumi.Input[str]
     provider: pulumi.ProviderResource  # the project's provider plugin, configured with the Sakura API key
     owner: pulumi.Input[str]  # this state's identity: objects tagged with another owner are never adopted
+    login_keys: pulumi.Input[tuple[str, ...]]  # the stack's and the operators' SSH keys, for the VyOS router's first boot
 
 
 class ClusterMachines(pulumi.ComponentResource):
@@ -62,6 +71,14 @@ class ClusterMachines(pulumi.ComponentResource):
             router_switch.networkAddress, router_switch.gateway, router_switch.firstUsable, router_switch.lastUsable
         ).apply(lambda v: build_plan(loaded, GlobalBlock(IPv4Network(f"{v[0]}/{prefix}"), *map(IPv4Address, v[1:]))))
 
+        # One packet filter per role on the router's switch; every such VM's NIC there takes its role's.
+        filters = {role: PacketFilter(f"{role}-filter", common(f"{role}-filter"), f"{stack}-{role}", f"{PROJECT} {stack}: {role}",
+                                      self.plan.apply(lambda p, r=role: sakura_expression(p.access.filter(r))), child)
+                   for role in FILTERED_ROLES}
+        artifacts.publish("sakura/packet-filters.json", "sakura", self.plan.apply(packet_filters_json))
+        # What the load balancers' and the nodes' scripts install next to the filters (see render.firewall).
+        artifacts.publish("firewall/nodes.nft", "firewall", self.plan.apply(node_firewall))
+
         self.servers: dict[str, Server] = {}
         self.boot_disks: dict[str, Disk] = {}
         # A VM is deleted before its replacement is made, so the node leaves the cluster (drain, etcd
@@ -73,7 +90,7 @@ class ClusterMachines(pulumi.ComponentResource):
             node_tags = (f"node={shape.name}", f"role={shape.role}")
             source = self._source(shape, common, child)
             first_nic = self.plan.apply(lambda p, n=shape.name: p.machine(n).nics[0])
-            edit = DiskEdit(
+            edit, seed_id = DiskEdit(
                 host_name=shape.name,
                 ssh_key_ids=(ssh_key.sakuraId,),
                 password=args.login_password,
@@ -81,7 +98,14 @@ class ClusterMachines(pulumi.ComponentResource):
                 ip_address=first_nic.apply(lambda nic: str(nic.address.ip)),
                 prefix_length=first_nic.apply(lambda nic: nic.address.network.prefixlen),
                 gateway=first_nic.apply(lambda nic: str(nic.gateway) if nic.gateway else ""),
-            )
+            ), None
+            if shape.disk_source.os_tag is None:  # a VyOS image: no disk edit; its first boot reads a cloud-init seed
+                files = pulumi.Output.all(self.plan, args.login_keys).apply(lambda v: vyos_seed(v[0], tuple(v[1])))
+                for file_name in ("user-data", "meta-data"):
+                    artifacts.publish(f"router/{shape.name}/seed/{file_name}", "router", files.apply(lambda f, n=file_name: f[n]),
+                                      host=shape.name)
+                seed = SeedIso(f"{shape.name}-seed", common(f"{shape.name}-seed", *node_tags), f"{stack}-{shape.name}-seed", files, child)
+                edit, seed_id = None, seed.sakuraId
             boot = Disk(f"{shape.name}-boot", common(f"{shape.name}-boot", *node_tags), f"{stack}-{shape.name}",
                         shape.disk_gb, source, edit, stateful)
             self.boot_disks[shape.name] = boot
@@ -91,7 +115,9 @@ class ClusterMachines(pulumi.ComponentResource):
                             shape.data_disk_gb, {}, None, stateful)
                 disk_ids.append(data.sakuraId)
             spec = ServerSpec(f"{stack}-{shape.name}", shape.name, shape.cpu, shape.memory_gb,
-                              tuple(switch_ids[s] for s in shape.segments), tuple(disk_ids))
+                              tuple(switch_ids[s] for s in shape.segments), tuple(disk_ids),
+                              packet_filter_ids=tuple(filters[shape.role].sakuraId if s == "global" else "" for s in shape.segments),
+                              cdrom_id=seed_id)
             chained = [previous_of_role[shape.role]] if shape.role in ("control-plane", "api-lb") and shape.role in previous_of_role else []
             self.servers[shape.name] = Server(shape.name, common(shape.name, *node_tags), spec,
                                               pulumi.ResourceOptions(parent=self, delete_before_replace=True, depends_on=chained))

@@ -105,6 +105,8 @@ class FakeCloud(pulumi.runtime.Mocks):
             "contest-k8s:sakura:Disk": self._with_sakura_id,
             "contest-k8s:sakura:Switch": self._with_sakura_id,
             "contest-k8s:sakura:Archive": self._with_sakura_id,
+            "contest-k8s:sakura:SeedIso": self._with_sakura_id,
+            "contest-k8s:sakura:PacketFilter": self._with_sakura_id,
             "contest-k8s:sakura:SshKey": self._ssh_key,
             "random:index/randomBytes:RandomBytes": self._random_bytes,
             "random:index/randomId:RandomId": self._random_id,

@@ -195,6 +195,64 @@ class KubernetesPlan:
     workers: tuple[str, ...]
 
 
+# Linux's default ephemeral port range (net.ipv4.ip_local_port_range 32768-60999, rounded up as Sakura's
+# documentation examples do): the destination ports of the replies to connections a VM opens.
+EPHEMERAL_PORTS = "32768-61000"
+VXLAN_PORT = 8472  # Cilium's VXLAN between the nodes
+
+
+@dataclass(frozen=True)
+class FilterRule:
+    """One rule of a Sakura packet filter: inbound only, stateless, first match wins."""
+
+    protocol: Literal["tcp", "udp", "icmp", "fragment", "ip"]
+    allow: bool
+    description: str
+    source: Optional[IPv4Network] = None  # None: any source
+    source_port: Optional[str] = None
+    destination_port: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class AccessPlan:
+    """Who may reach what from outside, for the packet filters, the router's firewall and the nodes' firewalls."""
+
+    operator_networks: tuple[IPv4Network, ...]  # SSH to every VM, the Kubernetes API
+    tunnel_networks: tuple[IPv4Network, ...]  # the WireGuard tunnel and the venue behind it: the Kubernetes API
+    cluster_networks: tuple[IPv4Network, ...]  # the router's block and the private switch: everything
+    node_addresses: tuple[IPv4Address, ...]  # every VM (VXLAN peers)
+    public_tcp_ports: tuple[int, ...]  # the MetalLB global pool, open to anyone
+    wireguard_port: int
+    filters: tuple[tuple[str, tuple[FilterRule, ...]], ...]  # per role on the router's switch
+
+    def filter(self, role: str) -> tuple[FilterRule, ...]:
+        return dict(self.filters)[role]
+
+
+def packet_filter_rules(role: str, operators, tunnels, cluster, public_tcp_ports, wireguard_port) -> tuple[FilterRule, ...]:
+    """The inbound rules of the VMs of `role` on the router's switch, most specific first, ending in deny.
+
+    Sakura's filters are stateless: the replies to connections a VM opens get their own rules
+    (TCP to the ephemeral ports, DNS and NTP answers, ICMP, fragments); the nodes' own firewall then
+    drops new connections to the ephemeral ports from outside the cluster."""
+    rules = [FilterRule("ip", True, "this cluster", source=network) for network in cluster]
+    rules += [FilterRule("tcp", True, "SSH from operators", source=network, destination_port="22") for network in operators]
+    if role == "router":
+        rules.append(FilterRule("udp", True, "WireGuard", destination_port=str(wireguard_port)))
+        rules += [FilterRule("tcp", True, "MetalLB global pool", destination_port=str(port)) for port in public_tcp_ports]
+    if role == "api-lb":
+        rules += [FilterRule("tcp", True, "Kubernetes API", source=network, destination_port="6443") for network in operators + tunnels]
+    rules += [
+        FilterRule("tcp", True, "replies to connections the VM opened", destination_port=EPHEMERAL_PORTS),
+        FilterRule("udp", True, "DNS answers", source_port="53", destination_port=EPHEMERAL_PORTS),
+        FilterRule("udp", True, "NTP answers", source_port="123"),
+        FilterRule("icmp", True, "ICMP (path MTU, ping)"),
+        FilterRule("fragment", True, "fragments"),
+        FilterRule("ip", False, "everything else"),
+    ]
+    return tuple(rules)
+
+
 @dataclass(frozen=True)
 class Plan:
     stack: str
@@ -209,6 +267,7 @@ class Plan:
     pools: tuple[Pool, ...]
     wireguard: WireGuardPlan
     kubernetes: KubernetesPlan
+    access: AccessPlan
     protect_stateful: bool
 
     def machine(self, name: str) -> Machine:
@@ -383,6 +442,20 @@ def build_plan(loaded: LoadedConfig, block: GlobalBlock) -> Plan:
         workers=tuple(m.name for m in worker_machines),
     )
 
+    operators = tuple(c.access.operator_cidrs)
+    tunnels = (wg.address.network,) + venue_networks
+    cluster = (block.network, private)
+    access = AccessPlan(
+        operator_networks=operators,
+        tunnel_networks=tunnels,
+        cluster_networks=cluster,
+        node_addresses=tuple(m.address for m in machines),
+        public_tcp_ports=tuple(c.access.public_tcp_ports),
+        wireguard_port=wg.listen_port,
+        filters=tuple((role, packet_filter_rules(role, operators, tunnels, cluster, c.access.public_tcp_ports, wg.listen_port))
+                      for role in ("router", "api-lb", "control-plane")),
+    )
+
     return Plan(
         stack=loaded.stack,
         zone=c.zone,
@@ -396,5 +469,6 @@ def build_plan(loaded: LoadedConfig, block: GlobalBlock) -> Plan:
         pools=tuple(pools),
         wireguard=wireguard,
         kubernetes=kubernetes,
+        access=access,
         protect_stateful=loaded.protect_stateful,
     )

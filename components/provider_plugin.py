@@ -28,14 +28,17 @@ from .day_one import DayOneSettingsType
 from .sakura.archive import ArchiveType
 from .sakura.client import Credentials
 from .sakura.disk import DiskType
+from .sakura.packet_filter import PacketFilterType
 from .sakura.provider import PACKAGE, ProviderConfig, is_unknown
 from .sakura.router_switch import RouterSwitchType
+from .sakura.seed_iso import SeedIsoType
 from .sakura.server import ServerType
 from .sakura.ssh_key import SshKeyType
 from .sakura.switch import SwitchType
 
 VERSION = "1.0.0"
-RESOURCE_TYPES = (SwitchType, RouterSwitchType, SshKeyType, ArchiveType, DiskType, ServerType, DayOneSettingsType)
+RESOURCE_TYPES = (SwitchType, RouterSwitchType, SshKeyType, ArchiveType, SeedIsoType, DiskType, PacketFilterType, ServerType,
+                  DayOneSettingsType)
 # Requests served at once: every VM of a large stack may be copying a disk or booting at the same time.
 MAX_CONCURRENT_REQUESTS = 64
 

@@ -55,7 +55,10 @@ def deploy() -> None:
     # The login user's password, set by disk edit and used once per VM to allow sudo without it.
     login_password = pulumi.Output.secret(random.RandomPassword("login-password", length=32, special=False).result)
     access = SshAccess(ssh.private_key_openssh)
-    machines = ClusterMachines("machines", ClusterMachinesArgs(loaded, ssh.public_key_openssh, login_password, provider, owner.hex))
+    # Who may log in as the login user: the stack's own key first (the program uses it), then the operators'.
+    login_keys = ssh.public_key_openssh.apply(lambda key: (key.strip(), *c.ssh.authorized_keys))
+    machines = ClusterMachines("machines", ClusterMachinesArgs(loaded, ssh.public_key_openssh, login_password, provider, owner.hex,
+                                                                 login_keys))
     plan = machines.plan
     artifacts.publish("topology.svg", "diagram", plan.apply(lambda p: topology_dot(p, c.layers, c.wireguard.cluster_peers)))
 
@@ -71,7 +74,7 @@ def deploy() -> None:
         router_access = NodeAccess("router-access", NodeAccessArgs([shapes[ROUTER_NAME]], **vm_access))
         router_host = router_access.hosts[ROUTER_NAME]
         edge = EdgeRouter("edge", EdgeRouterArgs(plan, c.router.flavor, router_host, access,
-                                                 tuple(sorted(c.wireguard.cluster_peers.items()))))
+                                                 tuple(sorted(c.wireguard.cluster_peers.items())), login_keys))
         pulumi.export("wireguard", edge.wireguard)
         router_ready = (edge.config,)
 

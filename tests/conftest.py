@@ -49,6 +49,14 @@ def write_stack(directory: Path, stack: str = "prd", edit: Optional[Callable[[di
     return path
 
 
+VYOS_IMAGE = {"file": "images/vyos-1.4-cloud-init.qcow2", "sizeGb": 20}
+
+
+def use_vyos(config: dict) -> None:
+    """A stack-file edit: the VyOS router from an uploaded image built with cloud-init, instead of the frr default."""
+    config["contest-k8s:router"].update(flavor="vyos", vyosImage=dict(VYOS_IMAGE))
+
+
 def run_stack(stack: str, config_file: Optional[Path] = None) -> ProgramRun:
     loaded, raw, secret_keys = load_stack(stack, config_file)
     return run_program(loaded, raw, secret_keys)
@@ -64,6 +72,17 @@ def program() -> Callable[..., ProgramRun]:
 def stack_runs() -> dict[str, ProgramRun]:
     """One run per committed stack, shared by the read-only graph tests."""
     return {stack: run_stack(stack) for stack in STACKS}
+
+
+@pytest.fixture(scope="session")
+def vyos_runs(tmp_path_factory) -> dict[str, ProgramRun]:
+    """Every committed stack again with the VyOS router: the same plan through the other router flavor."""
+    directory = tmp_path_factory.mktemp("vyos")
+    runs = {}
+    for stack in STACKS:
+        (directory / stack).mkdir()
+        runs[stack] = run_stack(stack, write_stack(directory / stack, stack, use_vyos))
+    return runs
 
 
 def require_shared() -> Path:

@@ -97,7 +97,7 @@ class FakeSakura:
         if zone not in catalog.ZONES:
             raise ApiError(404, "not_found", f"zone {zone} not found")
         if zone not in self.state:
-            kinds = self.state[zone] = {k: {} for k in ("archive", "disk", "server", "switch", "internet", "sshkey")}
+            kinds = self.state[zone] = {k: {} for k in ("archive", "cdrom", "disk", "server", "switch", "internet", "sshkey", "packetfilter")}
             for name, tags in PUBLIC_ARCHIVES:
                 archive_id = str(next(self._ids))
                 kinds["archive"][archive_id] = {"ID": int(archive_id), "Name": name, "Tags": sorted(tags), "Scope": "shared",
@@ -214,7 +214,7 @@ class FakeSakura:
     def _view(self, zone: str, kind: str, obj: dict) -> dict:
         """Advance time-driven state, then return a copy without internal (`_`) keys."""
         now = time.monotonic()
-        if kind in ("disk", "archive") and obj.get("Availability") in ("migrating", "uploading") and now >= obj.get("_ready_at", 0):
+        if kind in ("disk", "archive", "cdrom") and obj.get("Availability") in ("migrating", "uploading") and now >= obj.get("_ready_at", 0):
             if obj["Availability"] == "migrating":
                 obj["Availability"] = "failed" if obj.get("_fails") else "available"
                 obj["MigratedMB"] = obj.get("SizeMB", 0)
@@ -356,6 +356,94 @@ class FakeSakura:
             return {"Success": True}
         raise ApiError(405, "method_not_allowed", method)
 
+    # -- ISO images (`/cdrom`): uploaded like archives, inserted into servers
+
+    def _cdrom(self, method, zone, parts, body, condition):
+        cdroms = self.objects(zone, "cdrom")
+        if not parts:
+            if method == "GET":
+                return self._list(zone, "cdrom", "CDROMs", condition)
+            spec = body["CDROM"]
+            if int(spec["SizeMB"]) not in (5120, 10240, 20480):
+                raise ApiError(400, "bad_request", "invalid SizeMB for an ISO image (5, 10 or 20 GB)")
+            cdrom_id = self._new_id()
+            cdroms[str(cdrom_id)] = {"ID": cdrom_id, "Name": spec["Name"], "Description": spec.get("Description", ""),
+                                     "Tags": self._tags(spec), "Scope": "user", "Availability": "uploading", "SizeMB": int(spec["SizeMB"])}
+            return {"Success": True, "CDROM": self._view(zone, "cdrom", cdroms[str(cdrom_id)]), "FTPServer": self._ftp(f"cdrom{cdrom_id}")}
+        cdrom = self.find(zone, "cdrom", parts[0])
+        if method == "GET":
+            return {"Success": True, "CDROM": self._view(zone, "cdrom", cdrom)}
+        if method == "PUT" and parts[1:] == ["ftp"]:
+            if cdrom["Availability"] != "uploading":
+                raise ApiError(409, "conflict", "the ISO image is not waiting for an upload")
+            return {"Success": True, "FTPServer": self._ftp(f"cdrom{cdrom['ID']}")}
+        if method == "DELETE" and parts[1:] == ["ftp"]:
+            cdrom["Availability"], cdrom["_ready_at"] = "migrating", time.monotonic() + self.copy_seconds
+            return {"Success": True}
+        if method == "DELETE":
+            if any((s["Instance"].get("CDROM") or {}).get("ID") == cdrom["ID"] for s in self.objects(zone, "server").values()):
+                raise ApiError(409, "conflict", "the ISO image is inserted in a server")
+            del cdroms[parts[0]]
+            return {"Success": True}
+        raise ApiError(405, "method_not_allowed", method)
+
+    def _ftp(self, user: str) -> dict:
+        ftp = {"HostName": "127.0.0.1", "IPAddress": "127.0.0.1", "User": user, "Password": "fake-ftp-password"}
+        if self.ftp_port:
+            ftp["Port"] = self.ftp_port
+        return ftp
+
+    # -- packet filters (no tags) and their NICs
+
+    def _packetfilter(self, method, zone, parts, body, condition):
+        filters = self.objects(zone, "packetfilter")
+        if not parts:
+            if method == "GET":
+                return self._list(zone, "packetfilter", "PacketFilters", condition)
+            spec = body["PacketFilter"]
+            filter_id = self._new_id()
+            filters[str(filter_id)] = {"ID": filter_id, "Name": spec["Name"], "Description": spec.get("Description", ""),
+                                       "Expression": self._expression(spec)}
+            return {"Success": True, "PacketFilter": self._view(zone, "packetfilter", filters[str(filter_id)])}
+        found = self.find(zone, "packetfilter", parts[0])
+        if method == "GET":
+            return {"Success": True, "PacketFilter": self._view(zone, "packetfilter", found)}
+        if method == "PUT":
+            spec = body["PacketFilter"]
+            found.update(Name=spec["Name"], Description=spec.get("Description", ""), Expression=self._expression(spec))
+            return {"Success": True, "PacketFilter": self._view(zone, "packetfilter", found)}
+        if method == "DELETE":
+            if any((nic.get("PacketFilter") or {}).get("ID") == found["ID"] for s in self.objects(zone, "server").values()
+                   for nic in s["Interfaces"]):
+                raise ApiError(409, "conflict", "the packet filter is connected to an interface")
+            del filters[parts[0]]
+            return {"Success": True}
+        raise ApiError(405, "method_not_allowed", method)
+
+    @staticmethod
+    def _expression(spec: dict) -> list[dict]:
+        expression = spec.get("Expression") or []
+        if len(expression) > 30:
+            raise ApiError(400, "bad_request", f"{len(expression)} rules: a packet filter takes at most 30")
+        for rule in expression:
+            if rule.get("Protocol") not in ("http", "https", "tcp", "udp", "icmp", "fragment", "ip") or \
+                    rule.get("Action") not in ("allow", "deny"):
+                raise ApiError(400, "bad_request", f"invalid packet filter rule {rule}")
+        return [dict(rule) for rule in expression]
+
+    def _interface(self, method, zone, parts, body, condition):
+        nic = next((n for s in self.objects(zone, "server").values() for n in s["Interfaces"] if str(n["ID"]) == parts[0]), None)
+        if nic is None:
+            raise ApiError(404, "not_found", f"interface {parts[0]} was not found")
+        if parts[1:3] == ["to", "packetfilter"]:
+            if method == "PUT":
+                found = self.find(zone, "packetfilter", parts[3])
+                nic["PacketFilter"] = {"ID": found["ID"], "Name": found["Name"]}
+            else:
+                nic["PacketFilter"] = None
+            return {"Success": True}
+        raise ApiError(405, "method_not_allowed", method)
+
     # -- disks
 
     def _disk(self, method, zone, parts, body, condition):
@@ -424,7 +512,7 @@ class FakeSakura:
                 switch = self.find(zone, "switch", connected["ID"])
                 switch["ServerCount"] += 1
                 interfaces.append({"ID": self._new_id(), "MACAddress": f"9c:a3:ba:00:00:{next(self._macs):02x}",
-                                   "Switch": {"ID": switch["ID"], "Scope": "user"}, "UserIPAddress": None})
+                                   "Switch": {"ID": switch["ID"], "Scope": "user"}, "UserIPAddress": None, "PacketFilter": None})
             server_id = self._new_id()
             servers[str(server_id)] = {"ID": server_id, "Name": spec["Name"], "Description": spec.get("Description", ""),
                                        "Tags": self._tags(spec), "HostName": spec.get("HostName", ""), "Availability": "available",
@@ -448,6 +536,15 @@ class FakeSakura:
                 return {"Success": True}  # accepted, and the guest does nothing
             server["_power_to"], server["_power_at"] = wanted, time.monotonic() + self.power_seconds
             server["Instance"]["Status"] = "cleaning" if wanted == "down" else "down"
+            return {"Success": True}
+        if parts[1:] == ["cdrom"]:
+            if method == "PUT":
+                cdrom = self.find(zone, "cdrom", body["CDROM"]["ID"])
+                if cdrom["Availability"] != "available":
+                    raise ApiError(409, "conflict", "the ISO image is not available")
+                server["Instance"]["CDROM"] = {"ID": cdrom["ID"]}
+            else:
+                server["Instance"]["CDROM"] = None
             return {"Success": True}
         if parts[1:] == ["plan"]:
             if status != "down":

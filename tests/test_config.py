@@ -28,7 +28,8 @@ def test_committed_stacks_load_with_the_seed_sizes(stack):
         assert (size.cpu, size.memory_gb, size.disk_gb) == (4, 8, 40)
     assert len(c.control_planes.nodes) == 3 and len(c.workers.nodes) == 3 and len(c.api_load_balancer.nodes) == 2
     assert (c.router.asn, c.metallb.asn) == (65020, 65021)
-    assert c.router.flavor == "vyos"
+    assert c.router.flavor == "frr" and c.router.vyos_image is None
+    assert c.access.operator_cidrs and c.access.public_tcp_ports == (80, 443)
     assert loaded.protect_stateful == (stack == "prd")
 
 
@@ -118,9 +119,17 @@ BAD_CONFIGS = [
     ("wrong-type", _set("router.privateHost", "one"), "router.privateHost", "an integer"),
     ("bool-is-not-int", _set("router.privateHost", True), "router.privateHost", "an integer"),
     ("unknown-flavor", _set("router.flavor", "openwrt"), "router.flavor", "vyos, frr"),
-    ("vyos-without-image", _delete("router.vyosImage"), "router.vyosImage", "archiveId or file"),
-    ("vyos-two-images", _set("router.vyosImage", {"file": "x.qcow2", "archiveId": "113300000001"}), "router.vyosImage", "exactly one"),
+    ("vyos-without-image", _set("router.flavor", "vyos"), "router.vyosImage", "archiveId or file"),
+    ("vyos-two-images", _both(_set("router.flavor", "vyos"), _set("router.vyosImage", {"file": "x.qcow2", "archiveId": "113300000001"})),
+     "router.vyosImage", "exactly one"),
     ("bad-archive-id", _set("router.vyosImage", {"archiveId": "abc"}), "router.vyosImage.archiveId", "12-digit"),
+    ("no-operator-range", _set("access.operatorCidrs", []), "access.operatorCidrs", "at least one network"),
+    ("operator-range-host-bits", _set("access.operatorCidrs", ["203.0.113.65/26"]), "access.operatorCidrs[0]", "no host bits"),
+    ("access-missing", _delete("access"), "access", "a value (this key is required)"),
+    ("public-port-ssh", _set("access.publicTcpPorts", [443, 22]), "access.publicTcpPorts[1]", "not SSH (22)"),
+    ("public-port-twice", _set("access.publicTcpPorts", [443, 443]), "access.publicTcpPorts[1]", "a port listed once"),
+    ("public-port-range", _set("access.publicTcpPorts", [70000]), "access.publicTcpPorts[0]", "a TCP port from 1 to 65535"),
+    ("too-many-filter-rules", _set("access.operatorCidrs", [f"198.18.{i}.0/24" for i in range(12)]), "access", "at most 30 rules"),
     ("wireguard-key", _set("wireguard.venue.publicKey", "notakey="), "wireguard.venue.publicKey", "WireGuard key"),
     ("wireguard-venue-outside", _set("wireguard.venue.address", "10.254.0.1"), "wireguard.venue.address", "tunnel network"),
     ("wireguard-network-address", _set("wireguard.address", "10.255.0.0/24"), "wireguard.address", "host address"),
@@ -375,7 +384,7 @@ BAD_FILES = [
     ("underscore-number", _text("asn: 65020", "asn: 65_020"), "contest-k8s:router.asn", "decimal number"),
     ("huge-number", _text("asn: 65020", "asn: " + "9" * 5000), "contest-k8s:router.asn", "at most 20 digits"),
     ("yes-as-boolean", _text("contest-k8s:protect: true", "contest-k8s:protect: yes"), "contest-k8s:protect", "true or false"),
-    ("off-as-flavor", _text("flavor: vyos", "flavor: off"), "contest-k8s:router.flavor", "true or false, or a quoted string"),
+    ("off-as-flavor", _text("flavor: frr", "flavor: off"), "contest-k8s:router.flavor", "true or false, or a quoted string"),
     ("infinity", _text("asn: 65020", "asn: .inf"), "contest-k8s:router.asn", "a decimal number"),
     # config: missing, misspelled or mistyped is one problem.
     ("config-misspelled", _text("config:", "confg:"), "config", "there is 'confg': did you mean config?"),
@@ -403,7 +412,7 @@ def test_bad_file_is_refused_fast_naming_its_key(tmp_path, case, edit, key, text
     ("config-misspelled", _text("config:", "confg:"), 1),
     ("config-a-list", lambda t: "config:\n  - contest-k8s:zone\n", 1),
     ("private-slash-32", _text("privateCidr: 10.1.0.0/24", "privateCidr: 10.1.0.0/32"), 1),
-    ("all-keys-misspelled-namespace", lambda t: t.replace("contest-k8s:", "contest_k8s:"), 10),
+    ("all-keys-misspelled-namespace", lambda t: t.replace("contest-k8s:", "contest_k8s:"), 11),
     ("required-key-misspelled", _text("globalHost: 10", "globalHots: 10"), 1),
     ("pool-too-big-for-the-block", _text("globalPool: {first: 16, last: 30}", "globalPool: {first: 4, last: 30}"), 1),
 ])
@@ -469,7 +478,8 @@ def test_a_secret_on_a_broken_line_is_never_printed(tmp_path, line):
 def test_merge_keys_work(tmp_path):
     path = tmp_path / "Pulumi.prd.yaml"
     path.write_text(PRD_TEXT.replace("    size: {cpu: 4, memoryGb: 8, diskGb: 100}", "    size: {<<: *small, diskGb: 100}")
-                    .replace("    size: {cpu: 4, memoryGb: 8, diskGb: 40}\n    vyosImage", "    size: &small {cpu: 4, memoryGb: 8, diskGb: 40}\n    vyosImage"))
+                    .replace("    size: {cpu: 4, memoryGb: 8, diskGb: 40}\n  contest-k8s:apiLoadBalancer",
+                             "    size: &small {cpu: 4, memoryGb: 8, diskGb: 40}\n  contest-k8s:apiLoadBalancer"))
     c = load_stack("prd", path)[0].config
     assert (c.control_planes.size.cpu, c.control_planes.size.memory_gb, c.control_planes.size.disk_gb) == (4, 8, 100)
     assert c == load_stack("prd")[0].config

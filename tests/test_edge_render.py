@@ -24,18 +24,6 @@ from .conftest import FAKE_SECRETS, STACKS, filled, require_root, require_shared
 
 
 @pytest.fixture(scope="module")
-def frr_runs(tmp_path_factory):
-    """Every stack again with `router.flavor: frr`: the same plan through the other router flavor."""
-    directory = tmp_path_factory.mktemp("frr")
-    runs = {}
-    for stack in STACKS:
-        (directory / stack).mkdir()
-        path = write_stack(directory / stack, stack, lambda c: c[PROJECT + ":router"].update(flavor="frr"))
-        runs[stack] = run_stack(stack, path)
-    return runs
-
-
-@pytest.fixture(scope="module")
 def vyos_tree():
     return CommandTree(require_shared() / "vyos" / "command-tree.json")
 
@@ -100,9 +88,9 @@ def test_keepalived_check_rejects_broken_variants(stack_runs):
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_frr_conf_passes_vtysh_c(frr_runs, stack):
+def test_frr_conf_passes_vtysh_c(stack_runs, stack):
     require_tools("vtysh")
-    text = dict(texts(frr_runs[stack]))["router/router/frr.conf"]
+    text = dict(texts(stack_runs[stack]))["router/router/frr.conf"]
     ok, output = tools.vtysh_check(text)
     assert ok, output
     assert not tools.vtysh_check(text.replace("maximum-paths", "maximum-pathz"))[0]
@@ -110,10 +98,10 @@ def test_frr_conf_passes_vtysh_c(frr_runs, stack):
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_nftables_conf_passes_nft_c(frr_runs, stack):
+def test_nftables_conf_passes_nft_c(stack_runs, stack):
     require_root()
     require_tools("nft")
-    text = dict(texts(frr_runs[stack]))["router/router/nftables.conf"]
+    text = dict(texts(stack_runs[stack]))["router/router/nftables.conf"]
     ok, output = tools.nft_check(text)
     assert ok, output
     assert not tools.nft_check(text.replace("masquerade", "masquerad"))[0]
@@ -122,9 +110,9 @@ def test_nftables_conf_passes_nft_c(frr_runs, stack):
 # --------------------------------------------------------------------------- shellcheck
 
 
-def test_every_script_passes_shellcheck(stack_runs, frr_runs):
+def test_every_script_passes_shellcheck(stack_runs, vyos_runs):
     require_tools("shellcheck")
-    scripts = [(f"{s}/{p}", t) for runs in (stack_runs, frr_runs) for s in STACKS for p, t in texts(runs[s], kind="script")]
+    scripts = [(f"{s}/{p}", t) for runs in (stack_runs, vyos_runs) for s in STACKS for p, t in texts(runs[s], kind="script")]
     assert len(scripts) >= 6 * len(STACKS)
     for path, text in scripts:
         ok, output = tools.shellcheck(text)
@@ -154,8 +142,8 @@ def vyos_lines(run) -> list[str]:
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_every_vyos_command_is_a_real_1_4_path_with_a_valid_value(stack_runs, vyos_tree, stack):
-    lines = vyos_lines(stack_runs[stack])
+def test_every_vyos_command_is_a_real_1_4_path_with_a_valid_value(vyos_runs, vyos_tree, stack):
+    lines = vyos_lines(vyos_runs[stack])
     verdicts = [vyos_tree.check(line) for line in lines]
     assert [v for v in verdicts if v.result != ACCEPT] == []
     joined = "\n".join(lines)
@@ -166,8 +154,8 @@ def test_every_vyos_command_is_a_real_1_4_path_with_a_valid_value(stack_runs, vy
     assert len(re.findall(r"^set protocols bgp neighbor \S+ remote-as", joined, re.M)) == 3
 
 
-def test_vyos_checker_rejects_misspelled_commands_and_bad_values(stack_runs, vyos_tree):
-    line = next(l for l in vyos_lines(stack_runs["dev"]) if " remote-as " in l)
+def test_vyos_checker_rejects_misspelled_commands_and_bad_values(vyos_runs, vyos_tree):
+    line = next(l for l in vyos_lines(vyos_runs["dev"]) if " remote-as " in l)
     assert vyos_tree.check(line).result == ACCEPT
     broken = [
         line.replace("neighbor", "neighbour"),
@@ -212,8 +200,8 @@ def _keys_in(run) -> list[str]:
     return found
 
 
-def test_every_wireguard_key_is_base64_of_32_bytes(stack_runs, frr_runs):
-    keys = [k for runs in (stack_runs, frr_runs) for s in STACKS for k in _keys_in(runs[s])]
+def test_every_wireguard_key_is_base64_of_32_bytes(stack_runs, vyos_runs):
+    keys = [k for runs in (stack_runs, vyos_runs) for s in STACKS for k in _keys_in(runs[s])]
     keys += [stack_runs[s].outputs["wireguard"]["publicKey"] for s in STACKS]
     assert len(keys) >= 4 * len(STACKS)
     assert [k for k in keys if not tools.is_wireguard_key(k)] == []
@@ -265,14 +253,14 @@ def test_metallb_objects_validate_against_the_crds(stack_runs, stack):
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_both_sides_of_every_bgp_session_agree(stack_runs, frr_runs, stack):
+def test_both_sides_of_every_bgp_session_agree(stack_runs, vyos_runs, stack):
     objects = metallb_objects(stack_runs[stack])
     peer = objects["BGPPeer/edge-router"]["spec"]
     pools = [objects[f"IPAddressPool/{n}"]["spec"]["addresses"] for n in ("global", "private")]
     nodes = stack_runs[stack].outputs["nodes"]
     workers = sorted(a for n, a in nodes.items() if n.startswith("worker-"))
 
-    vyos = "\n".join(vyos_lines(stack_runs[stack]))
+    vyos = "\n".join(vyos_lines(vyos_runs[stack]))
     assert re.search(rf"system-as '{peer['peerASN']}'", vyos)
     assert sorted(re.findall(rf"neighbor (\S+) remote-as '{peer['myASN']}'", vyos)) == workers
     assert re.search(rf"ethernet eth1 address '{re.escape(peer['peerAddress'])}/", vyos)
@@ -280,7 +268,7 @@ def test_both_sides_of_every_bgp_session_agree(stack_runs, frr_runs, stack):
     assert set(re.findall(r"keepalive '(\d+)'", vyos)) == {peer["keepaliveTime"].rstrip("s")}
     vyos_prefixes = re.findall(r"prefix-list METALLB-POOLS rule \d+ prefix '(\S+)'", vyos)
 
-    frr = dict(texts(frr_runs[stack]))["router/router/frr.conf"]
+    frr = dict(texts(stack_runs[stack]))["router/router/frr.conf"]
     assert f"router bgp {peer['peerASN']}" in frr and f"remote-as {peer['myASN']}" in frr
     assert sorted(re.findall(r"neighbor (\d\S+) peer-group", frr)) == workers
     assert f"timers {peer['keepaliveTime'].rstrip('s')} {peer['holdTime'].rstrip('s')}" in frr
@@ -301,7 +289,27 @@ def test_a_cluster_peer_whose_stack_does_not_exist_yet_is_skipped(program, tmp_p
 
     peers = {"dev": "organization/contest-k8s/dev", "later": "organization/contest-k8s/later"}
     run = program("prd", write_stack(tmp_path, "prd", lambda c: c["contest-k8s:wireguard"].update(clusterPeers=peers)))
-    commands = run.artifact("router/router/base.vyos")
+    config = run.artifact("router/router/wg0.conf")
     dev = program("dev").outputs["wireguard"]
-    assert f"set interfaces wireguard wg0 peer dev public-key '{dev['publicKey']}'" in commands
-    assert "peer later" not in commands
+    assert f"# dev\nPublicKey = {dev['publicKey']}" in config
+    assert "later" not in config
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_vyos_seed_is_cloud_config_with_valid_commands_and_no_secret(vyos_runs, vyos_tree, stack):
+    """The first boot of a VyOS image: address, route, SSH by key only, the keys and the firewall; nothing secret."""
+    run = vyos_runs[stack]
+    user_data = run.artifact("router/router/seed/user-data")
+    assert user_data.startswith("#cloud-config\n")
+    commands = yaml.safe_load(user_data)["vyos_config_commands"]
+    assert [v for v in (vyos_tree.check(c) for c in commands) if v.result != ACCEPT] == []
+    router = run.outputs["nodes"]["router"]
+    for needle in (f"set interfaces ethernet eth0 address '{router}/27'", "set service ssh disable-password-authentication",
+                   "set system login user vyos authentication public-keys contest-k8s type 'ssh-ed25519'",
+                   "set firewall ipv4 input filter default-action 'drop'", "destination port '51820'"):
+        assert any(c.startswith(needle) or needle in c for c in commands), needle
+    assert "<secret:" not in user_data and "PRIVATE KEY" not in user_data
+    assert yaml.safe_load(run.artifact("router/router/seed/meta-data"))["instance-id"] == f"contest-k8s-{stack}-router"
+    base = run.artifact("router/router/base.vyos").splitlines()
+    firewall = [c for c in commands if c.startswith("set firewall ")]
+    assert firewall and all(c in base for c in firewall), "the base configuration keeps the firewall the router booted with"

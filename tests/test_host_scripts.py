@@ -19,7 +19,7 @@ import pytest
 
 from components.config import PROJECT
 
-from .conftest import filled, require_root, require_tools, run_stack, write_stack
+from .conftest import filled, require_root, require_tools, run_stack, use_vyos, write_stack
 from .netns import Lab
 
 STUBS = {
@@ -166,8 +166,8 @@ def prd():
 
 
 @pytest.fixture(scope="module")
-def frr_prd(tmp_path_factory):
-    return run_stack("prd", write_stack(tmp_path_factory.mktemp("frr"), "prd", lambda c: c[PROJECT + ":router"].update(flavor="frr")))
+def vyos_prd(tmp_path_factory):
+    return run_stack("prd", write_stack(tmp_path_factory.mktemp("vyos"), "prd", use_vyos))
 
 
 def _nic(run, node: str) -> dict[str, str]:
@@ -246,11 +246,11 @@ def test_api_load_balancer_setup_twice(prd, tmp_path):
     assert {"haproxy/haproxy.cfg", "keepalived/keepalived.conf", "keepalived/check_haproxy.sh"} <= set(result[2])
 
 
-def test_frr_router_setup_twice(frr_prd, tmp_path):
+def test_frr_router_setup_twice(prd, tmp_path):
     require_tools("vtysh")
-    nodes = frr_prd.outputs["nodes"]
-    prefix = frr_prd.outputs["routerBlock"].split("/")[1]
-    script = filled(frr_prd.artifact("router/router/apply-base.sh")) + frr_prd.artifact("router/router/apply-bgp.sh")
+    nodes = prd.outputs["nodes"]
+    prefix = prd.outputs["routerBlock"].split("/")[1]
+    script = filled(prd.artifact("router/router/apply-base.sh")) + prd.artifact("router/router/apply-bgp.sh")
     result = run_twice(tmp_path, script, {"ens3": f"{nodes['router']}/{prefix}", "ens4": None})
     assert_second_run_is_a_no_op(*result, expect_first=("netplan apply", "sysctl --system", "nft -f", "systemctl reload frr",
                                                         "systemctl restart wg-quick@wg0"))
@@ -304,11 +304,11 @@ save() { echo "save" >> "$STUB_LOG"; }
 
 
 @pytest.mark.parametrize("broken", [False, True])
-def test_vyos_script_commits_all_or_nothing(prd, tmp_path, broken):
-    script = prd.artifact("router/router/apply-bgp.sh")
+def test_vyos_script_commits_all_or_nothing(vyos_prd, tmp_path, broken):
+    script = vyos_prd.artifact("router/router/apply-bgp.sh")
     if broken:
         script = script.replace("remote-as '65021'", "remote-as 'bad'", 1)
-    log, _, _, _, (output, status) = run_twice(tmp_path, script, _nic(prd, "router"), runs=1,
+    log, _, _, _, (output, status) = run_twice(tmp_path, script, _nic(vyos_prd, "router"), runs=1,
                                                opt_files={"vyatta/etc/functions/script-template": VYOS_TEMPLATE})
     sets = [line for line in log if line.startswith("set ")]
     assert len(sets) == script.count("\nset "), "every set is tried, after the owned subtrees were deleted"
@@ -357,7 +357,7 @@ def test_adding_an_operator_key_changes_one_command_per_vm_and_no_disk(stack_run
     old = {r.urn: r for r in before.resources}
     changed = sorted(r.name for r in after.resources if r.urn in old and old[r.urn].inputs != r.inputs)
     commands = [n for n in changed if n.endswith("-ssh-keys")]
-    assert commands == sorted(f"{n}-ssh-keys" for n in ("lb-1", "lb-2", "cp-1", "cp-2", "cp-3", "worker-1", "worker-2", "worker-3"))
+    assert commands == sorted(f"{n}-ssh-keys" for n in ("router", "lb-1", "lb-2", "cp-1", "cp-2", "cp-3", "worker-1", "worker-2", "worker-3"))
     disks = DiskType(None)
     for name in set(changed) - set(commands):
         assert name.endswith("-boot"), name

@@ -227,7 +227,7 @@ def test_adding_worker_4_changes_no_existing_node_resource(stack_runs, tmp_path)
     added = {after.by_urn(u).name for u in set(new) - set(old)}
     assert added == {"worker-4-day-one", "worker-4", "worker-4-boot", "worker-4-data", "worker-4-host-key", "worker-4-sudo", "worker-4-ssh-keys", "worker-4-join-token", "worker-4-prepare", "worker-4-join-ticket",
                      "worker-4-join", "worker-4-membership", "worker-4-upgrade"}
-    assert "neighbor 10.1.0.14 remote-as '65021'" in after.named("router-bgp", "Command").inputs["stdin"]
+    assert " neighbor 10.1.0.14 peer-group METALLB\n" in after.named("router-bgp", "Command").inputs["stdin"]
 
 
 def deletion_order(run: ProgramRun, removed: set[str]) -> list[str]:
@@ -295,10 +295,9 @@ def test_every_host_is_reached_the_right_way(stack_runs):
         assert connection["dialErrorLimit"] == 30 and connection["perDialTimeout"] == 10
         assert ("proxy" in connection) == name.startswith("worker"), name
     proxy = run.named("worker-1-sudo", "Command").inputs["connection"]["proxy"]
-    assert (proxy["host"], proxy["user"]) == (nodes["router"], "vyos")
-    assert not [r for r in run.resources if r.name == "router-sudo"], "VyOS is configured through vbash, not sudo"
+    assert (proxy["host"], proxy["user"]) == (nodes["router"], "ubuntu")
     router = run.named("router-config", "Command")
-    assert router.inputs["create"].endswith('/bin/vbash "$f"; rc=$?; rm -f "$f"; exit $rc')
+    assert router.inputs["create"].endswith('sudo bash "$f"; rc=$?; rm -f "$f"; exit $rc')
     assert run.named("cp-1-prepare", "Command").inputs["create"].endswith('sudo bash "$f"; rc=$?; rm -f "$f"; exit $rc')
 
 
@@ -354,3 +353,11 @@ def test_every_connection_pins_the_host_key_read_on_first_contact(stack_runs):
         assert connection["hostKey"] == keys[nodes[connection["host"]]], command.name
         if "proxy" in connection:
             assert connection["proxy"]["hostKey"] == keys["router"], command.name
+
+
+def test_the_vyos_router_is_reached_as_vyos_through_vbash(vyos_runs):
+    run = vyos_runs["prd"]
+    proxy = run.named("worker-1-sudo", "Command").inputs["connection"]["proxy"]
+    assert (proxy["host"], proxy["user"]) == (run.outputs["nodes"]["router"], "vyos")
+    assert not [r for r in run.resources if r.name in ("router-sudo", "router-ssh-keys")], "VyOS is configured through vbash"
+    assert run.named("router-config", "Command").inputs["create"].endswith('/bin/vbash "$f"; rc=$?; rm -f "$f"; exit $rc')

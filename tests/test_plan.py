@@ -33,7 +33,7 @@ def test_every_vm_has_its_role_nics_and_addresses():
     assert [(n.segment, str(n.address), str(n.gateway)) for n in worker.nics] == [("private", "10.1.0.12/24", "10.1.0.1")]
     assert plan.machine("lb-1").nics[0].gateway == IPv4Address("203.0.113.1")
     assert worker.data_disk_gb == 250 and plan.machine("cp-1").data_disk_gb is None
-    assert plan.machine("router").disk_source.upload_file == "images/vyos-1.4-sakura.qcow2"
+    assert plan.machine("router").disk_source.os_tag == "ubuntu-24.04-latest", "the frr router: Ubuntu from the public archive"
     assert plan.machine("cp-1").disk_source.os_tag == "ubuntu-24.04-latest"
 
 
@@ -86,3 +86,63 @@ def test_a_smaller_usable_range_from_sakura_is_a_clear_error():
 
 def test_plan_is_deterministic():
     assert plan_for() == plan_for()
+
+
+def _verdict(rules, protocol: str, source: str, destination_port: int | None = None, source_port: int | None = None) -> bool:
+    """Sakura's evaluation of an inbound packet: the first rule that matches decides."""
+    from ipaddress import ip_address
+
+    def port_in(spec, port):
+        if not spec:
+            return True
+        low, _, high = spec.partition("-")
+        return port is not None and int(low) <= port <= int(high or low)
+
+    for r in rules:
+        if r.protocol not in ("ip", protocol) or (r.source and ip_address(source) not in r.source):
+            continue
+        if r.protocol in ("tcp", "udp") and not (port_in(r.destination_port, destination_port) and port_in(r.source_port, source_port)):
+            continue
+        return r.allow
+    return True
+
+
+def test_packet_filters_admit_operators_the_cluster_and_replies_only():
+    loaded, _, _ = load_stack("prd")
+    plan = build_plan(loaded, GlobalBlock.assumed(IPv4Network("192.0.2.0/27")))
+    lb, cp, router = (plan.access.filter(r) for r in ("api-lb", "control-plane", "router"))
+    operator, internet, venue, worker = "203.0.113.70", "198.18.0.5", "172.16.0.5", "10.1.0.11"
+    assert _verdict(lb, "tcp", operator, 22) and _verdict(lb, "tcp", operator, 6443) and _verdict(lb, "tcp", venue, 6443)
+    assert not _verdict(lb, "tcp", internet, 6443) and not _verdict(lb, "tcp", internet, 22)
+    assert not _verdict(cp, "tcp", operator, 6443), "the API is served on the VIP and the load balancers only"
+    assert _verdict(cp, "tcp", worker, 6443) and _verdict(cp, "udp", worker, 8472) and not _verdict(cp, "udp", internet, 8472)
+    assert _verdict(router, "udp", internet, 51820) and _verdict(router, "tcp", internet, 443) and not _verdict(router, "tcp", internet, 8080)
+    assert _verdict(cp, "tcp", internet, 40000, 80), "a reply to a connection the VM opened"
+    assert _verdict(cp, "udp", internet, 40000, 53) and not _verdict(cp, "udp", internet, 40000, 5353)
+    assert not _verdict(cp, "tcp", internet, 10250) and not _verdict(cp, "tcp", internet, 2379)
+    assert all(rules[-1].protocol == "ip" and not rules[-1].allow for _, rules in plan.access.filters)
+
+
+def test_the_config_rule_counts_the_packet_filter_rules_the_plan_makes(tmp_path):
+    """access: the config refuses exactly what would give a filter more than 30 rules (the plan's own count)."""
+    from components.config import MAX_FILTER_RULES, ConfigError
+
+    loaded = load_stack("prd")[0]
+
+    def plan_rules(operators: int) -> int:  # the plan's count, bypassing the config rule
+        access = dataclasses.replace(loaded.config.access, operator_cidrs=tuple(IPv4Network(f"198.18.{i}.0/24") for i in range(operators)))
+        plan = build_plan(dataclasses.replace(loaded, config=dataclasses.replace(loaded.config, access=access)),
+                          GlobalBlock.assumed(IPv4Network("192.0.2.0/27")))
+        return max(len(rules) for _, rules in plan.access.filters)
+
+    def accepted(operators: int) -> bool:
+        path = write_stack(tmp_path, "prd", lambda c: c["contest-k8s:access"].update(operatorCidrs=[f"198.18.{i}.0/24" for i in range(operators)]))
+        try:
+            load_stack("prd", path)
+        except ConfigError:
+            return False
+        return True
+
+    for operators in range(1, 16):
+        assert accepted(operators) == (plan_rules(operators) <= MAX_FILTER_RULES), operators
+    assert not accepted(15) and accepted(1)

@@ -48,9 +48,9 @@ def test_layers_switched_off_stop_after_the_vms(program, tmp_path):
         "edge": False, "apiLoadBalancer": False, "kubernetes": False}}))
     run = program("dev", path)
     assert {r.type.rsplit(":", 1)[-1] for r in run.resources} == {
-        "contest-k8s", "DayOneSettings", "RandomId", "ClusterMachines", "RouterSwitch", "Switch", "SshKey", "Archive", "Disk", "Server",
+        "contest-k8s", "DayOneSettings", "RandomId", "ClusterMachines", "RouterSwitch", "Switch", "SshKey", "PacketFilter", "Disk", "Server",
         "PrivateKey", "RandomPassword"}
-    assert [a.path for a, _ in run.artifacts] == ["sakura/inventory.json", "topology.svg"]  # the VMs and their picture
+    assert [a.path for a, _ in run.artifacts] == ["firewall/nodes.nft", "sakura/inventory.json", "sakura/packet-filters.json", "topology.svg"]  # the VMs and their picture
     assert set(run.outputs) == {"routerBlock", "nodes", "sshPrivateKey"}
 
 

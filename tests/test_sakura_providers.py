@@ -565,3 +565,86 @@ def test_timings_can_be_scaled_for_a_fake_api_and_a_typo_is_refused():
     assert (scaled.poll_interval, scaled.requests_per_second, scaled.max_retries) == (0.05, 200.0, 3)
     with pytest.raises(ValueError, match="unknown timing 'poll_intervall'"):
         ClientSettings.from_env({TIMINGS_ENV: "poll_intervall=1"})
+
+
+# --------------------------------------------------------------------------- packet filters, seed ISOs
+
+
+RULES = [{"Protocol": "tcp", "SourceNetwork": "203.0.113.64/26", "SourcePort": "", "DestinationPort": "22", "Action": "allow",
+          "Description": "SSH from operators"},
+         {"Protocol": "ip", "SourceNetwork": "", "SourcePort": "", "DestinationPort": "", "Action": "deny", "Description": "everything else"}]
+
+
+def test_packet_filter_is_adopted_by_name_and_owner_and_changes_in_place(fake):
+    from components.sakura.packet_filter import PacketFilterType
+
+    filters = kind(PacketFilterType, fake)
+    inputs = base(fake, "prd-control-plane", expression=RULES)
+    filter_id, outs = filters.create(inputs)
+    found = fake.objects(ZONE, "packetfilter")[filter_id]
+    assert found["Expression"] == RULES and found["Description"].endswith(OWNER)
+    assert filters.create(inputs)[0] == filter_id and fake.count("packetfilter") == 1, "adopted, not made twice"
+    with pytest.raises(OwnedElsewhere, match=f"packet filter {filter_id}"):
+        filters.create(base(fake, "prd-control-plane", owner="owner=fedcba9876543210", expression=RULES))
+    wider = [{**RULES[0], "SourceNetwork": "203.0.113.0/24"}, RULES[1]]
+    diff = filters.diff(outs, {**outs, "expression": wider})
+    assert diff.updates == ("expression",) and not diff.replaces
+    filters.update(filter_id, outs, {**outs, "expression": wider})
+    assert fake.objects(ZONE, "packetfilter")[filter_id]["Expression"] == wider
+    assert filters.read(filter_id, outs)["expression"] == wider, "a refresh sees the live rules"
+    filters.delete(filter_id, outs)
+    filters.delete(filter_id, outs)
+    assert fake.count("packetfilter") == 0
+
+
+def test_a_server_attaches_each_nic_s_filter_and_a_seed_before_its_first_boot(fake, monkeypatch):
+    from components.sakura.packet_filter import PacketFilterType
+    from components.sakura.seed_iso import SeedIsoType
+
+    uploads = []
+    monkeypatch.setattr("components.sakura.seed_iso.ftps_upload", lambda server, name, stream: uploads.append((name, stream.read())))
+    filter_id, _ = kind(PacketFilterType, fake).create(base(fake, "prd-router", expression=RULES))
+    seed_id, seed = kind(SeedIsoType, fake).create(base(fake, "prd-router-seed", files={"user-data": "#cloud-config\n",
+                                                                                          "meta-data": "instance-id: x\n"}))
+    assert fake.objects(ZONE, "cdrom")[seed_id]["Availability"] == "available" and len(seed["filesSha256"]) == 64
+    assert [name for name, _ in uploads] == ["seed.iso"] and uploads[0][1][0x8001:0x8006] == b"CD001", "an ISO 9660 image"
+    servers = kind(ServerType, fake)
+    inputs = {**make_server_inputs(fake), "packetFilterIds": [filter_id], "cdromId": seed_id}
+    server_id, outs = servers.create(inputs)
+    server = fake.objects(ZONE, "server")[server_id]
+    assert server["Interfaces"][0]["PacketFilter"]["ID"] == int(filter_id)
+    assert server["Instance"]["CDROM"] == {"ID": int(seed_id)} and server["Instance"]["Status"] == "up"
+    assert servers.read(server_id, outs)["packetFilterIds"] == [filter_id]
+    assert not servers.diff(outs, {**outs, "cdromId": "113999999999"}).changed, "the seed matters at the first boot only"
+    calls = len(fake.log)
+    servers.update(server_id, outs, {**outs, "packetFilterIds": [""]})
+    assert fake.objects(ZONE, "server")[server_id]["Interfaces"][0]["PacketFilter"] is None
+    assert not [p for m, p in fake.log[calls:] if p.endswith("/power")], "a filter changes without a reboot"
+
+
+def test_the_seed_is_an_iso_labelled_cidata_with_the_files_named_as_cloud_init_expects(tmp_path):
+    import io
+    import shutil
+    import subprocess
+
+    import pycdlib
+
+    from components.sakura.seed_iso import build_iso
+
+    files = {"user-data": "#cloud-config\nvyos_config_commands:\n- set system host-name 'prd-router'\n", "meta-data": "instance-id: i\n"}
+    image = build_iso(files)
+    iso = pycdlib.PyCdlib()
+    iso.open_fp(io.BytesIO(image))
+    try:
+        assert iso.pvd.volume_identifier.decode().strip() == "cidata"
+        for name, text in files.items():
+            for path in ({"rr_path": f"/{name}"}, {"joliet_path": f"/{name}"}):
+                out = io.BytesIO()
+                iso.get_file_from_iso_fp(out, **path)
+                assert out.getvalue().decode() == text, (name, path)
+    finally:
+        iso.close()
+    if shutil.which("blkid"):  # an independent reader: what cloud-init's NoCloud uses to find the seed
+        (tmp_path / "seed.iso").write_bytes(image)
+        probe = subprocess.run(["blkid", "-o", "export", str(tmp_path / "seed.iso")], capture_output=True, text=True, check=True)
+        assert "LABEL=cidata" in probe.stdout and "TYPE=iso9660" in probe.stdout

@@ -32,7 +32,10 @@ def test_vm_layer_counts_sizes_nics_tags_and_protection(stack_runs, stack):
     assert sorted(servers) == ["cp-1", "cp-2", "cp-3", "lb-1", "lb-2", "router", "worker-1", "worker-2", "worker-3"]
     assert sorted(disks) == sorted([f"{n}-boot" for n in servers] + [f"worker-{i}-data" for i in (1, 2, 3)])
     assert len(sakura(run, "Switch")) == 1 and len(sakura(run, "RouterSwitch")) == 1 and len(sakura(run, "SshKey")) == 1
-    assert list(sakura(run, "Archive")) == ["router-image"]  # the VyOS image upload
+    assert not sakura(run, "Archive") and not sakura(run, "SeedIso"), "the frr router needs no image of its own"
+    filters = sakura(run, "PacketFilter")
+    assert sorted(filters) == ["api-lb-filter", "control-plane-filter", "router-filter"]
+    filter_ids = {role: fake_sakura_id(stack, SAKURA + "PacketFilter", f"{role}-filter") for role in ("router", "api-lb", "control-plane")}
 
     router_switch_id = fake_sakura_id(stack, SAKURA + "RouterSwitch", "router-switch", "switch")
     private_switch_id = fake_sakura_id(stack, SAKURA + "Switch", "private-switch")
@@ -49,6 +52,9 @@ def test_vm_layer_counts_sizes_nics_tags_and_protection(stack_runs, stack):
             disk_ids.append(fake_sakura_id(stack, SAKURA + "Disk", f"{name}-data"))
             assert disks[f"{name}-data"].inputs["sizeGb"] == 250 and disks[f"{name}-data"].inputs["source"] == {}
         assert server.inputs["diskIds"] == disk_ids, name
+        role_name = {"router": "router", "lb": "api-lb", "cp": "control-plane", "worker": "worker"}[role]
+        expected_filters = {"router": [filter_ids["router"], ""], "worker": [""]}.get(role, [filter_ids.get(role_name, "")])
+        assert server.inputs["packetFilterIds"] == expected_filters, name
         role_tag = {"router": "role=router", "lb": "role=api-lb", "cp": "role=control-plane", "worker": "role=worker"}[role]
         owner = f"owner={fake_random_bytes(stack, 'state-owner', 8).hex()}"
         for resource in [server, boot]:
@@ -63,6 +69,19 @@ def test_vm_layer_counts_sizes_nics_tags_and_protection(stack_runs, stack):
     assert protected == (stateful if stack == "prd" else set())
     assert disks["worker-1-boot"].inputs["source"] == {"osTag": "ubuntu-24.04-latest"}
     assert disks["cp-2-boot"].inputs["edit"]["ipAddress"] is not None
+
+
+def test_the_vyos_router_boots_from_its_image_and_a_cloud_init_seed(vyos_runs):
+    """No disk edit on a VyOS image: its first boot reads the seed ISO the program uploads and inserts."""
+    run = vyos_runs["prd"]
+    boot, server = run.named("router-boot", "sakura:Disk"), run.named("router", "sakura:Server")
+    seed = run.named("router-seed", "sakura:SeedIso")
+    assert "edit" not in boot.inputs or boot.inputs["edit"] is None
+    assert boot.inputs["source"] == {"archiveId": fake_sakura_id("prd", SAKURA + "Archive", "router-image")}
+    assert server.inputs["cdromId"] == fake_sakura_id("prd", SAKURA + "SeedIso", "router-seed")
+    assert set(seed.inputs["files"]) == {"user-data", "meta-data"} and seed.inputs["files"]["user-data"].startswith("#cloud-config\n")
+    assert seed.inputs["files"]["user-data"] == run.artifact("router/router/seed/user-data")
+    assert not [r for r in run.resources if r.name == "worker-1-seed"]
 
 
 def test_node_resources_depend_only_on_what_they_use(stack_runs):
@@ -113,7 +132,7 @@ def _create_vm_layer(run: ProgramRun, fake: FakeSakura, image) -> dict[str, dict
 def test_one_full_vm_layer_create_against_the_fake_api(stack_runs, monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("SAKURACLOUD_ACCESS_TOKEN", "fake-token")
     monkeypatch.setenv("SAKURACLOUD_ACCESS_TOKEN_SECRET", "fake-secret")
-    monkeypatch.setattr(ArchiveType, "_upload", staticmethod(lambda server, path: None))
+    monkeypatch.setattr("components.sakura.archive.ftps_upload", lambda server, name, stream: None)
     image = tmp_path / "vyos.qcow2"
     image.write_bytes(b"image")
     # Async work completes at once, so every wait is one GET: the count is the fixed cost of a create.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..plan import Plan
+from .firewall import install_node_firewall
 from .haproxy import haproxy_cfg
 from .keepalived import CHECK_SCRIPT, check_script, keepalived_conf
 from .netplan import ROUTES_FILE, routes_netplan
@@ -14,6 +15,7 @@ def api_lb_setup_script(plan: Plan, lb_name: str) -> str:
     body = f"""\
 expect_nic {nic.interface} {nic.address.ip}
 {put(ROUTES_FILE, "0600", routes_netplan(plan, lb_name), "netplan apply")}
+{install_node_firewall(plan)}
 need haproxy keepalived curl
 
 {put("/etc/haproxy/haproxy.cfg", "0644", haproxy_cfg(plan.api), "systemctl reload-or-restart haproxy", check="haproxy -q -c -f")}

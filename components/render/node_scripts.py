@@ -1,8 +1,8 @@
 """The scripts that take a booted Ubuntu VM to a Kubernetes node, and keep it right afterwards.
 
 Every script is safe to run twice (see `render.shell`), and each one's job is narrow:
-- prepare: the OS (NIC check, swap off, modules, sysctls, containerd with the systemd cgroup driver,
-  routes the topology needs); it does not depend on the Kubernetes version;
+- prepare: the OS (NIC check, swap off, modules, sysctls, the node firewall, containerd with the
+  systemd cgroup driver, routes the topology needs); it does not depend on the Kubernetes version;
 - init (bootstrap control plane) / join: the pinned kubelet/kubeadm/kubectl if none are installed,
   then `kubeadm init|join --config`. A marker written only after kubeadm succeeded records the VM's
   identity; the script does nothing when it matches, and otherwise first resets whatever kubeadm
@@ -19,6 +19,7 @@ Every script is safe to run twice (see `render.shell`), and each one's job is na
 from __future__ import annotations
 
 from ..plan import Plan
+from .firewall import install_node_firewall
 from .kubeadm import BOOTSTRAP_TOKEN, CERTIFICATE_KEY, init_config, join_config
 from .netplan import ROUTES_FILE, routes_netplan
 from .secrets import secret
@@ -91,6 +92,7 @@ modprobe overlay
 modprobe br_netfilter
 {put("/etc/sysctl.d/60-contest-k8s.conf", "0644", SYSCTLS, "sysctl --system >/dev/null")}
 {routes}
+{install_node_firewall(plan)}
 need containerd curl gpg ca-certificates conntrack
 {put("/etc/containerd/config.toml", "0644", CONTAINERD_CONFIG, "systemctl restart containerd")}
 systemctl enable --quiet --now containerd

@@ -15,6 +15,7 @@ difference, so re-applying the same commands changes nothing on the router.
 from __future__ import annotations
 
 from ..plan import Plan, WireGuardPeer
+from .router_firewall import router_rules
 from .secrets import secret
 
 WIREGUARD_PRIVATE_KEY = "wireguard-private-key"
@@ -29,16 +30,75 @@ BGP_SUBTREES = (
 
 
 def _q(value: object) -> str:
+    """A value in single quotes; VyOS scripts cannot carry a quote inside one, so none may hold one."""
+    if "'" in str(value):
+        raise ValueError(f"a VyOS value cannot contain a single quote: {value!r}")
     return f"'{value}'"
 
 
 def base_subtrees(plan: Plan) -> tuple[str, ...]:
     nics = tuple(f"interfaces ethernet {nic.interface} address" for nic in plan.machine(plan.router.name).nics)
-    return nics + ("interfaces wireguard", "nat source", "protocols static")
+    return nics + ("interfaces wireguard", "nat source", "protocols static", "firewall ipv4", LOGIN_KEYS)
 
 
-def vyos_base_commands(plan: Plan, peers: tuple[WireGuardPeer, ...]) -> list[str]:
-    """`peers` are every WireGuard peer: the plan's venue plus other clusters from their stacks."""
+LOGIN_KEYS = "system login user vyos authentication public-keys"
+
+
+def vyos_login_commands(keys: tuple[str, ...]) -> list[str]:
+    """The `vyos` user's SSH keys: the stack's own key first, then the operators' (OpenSSH public key lines)."""
+    cmds = []
+    for i, line in enumerate(keys):
+        key_type, blob = line.split()[:2]
+        name = "contest-k8s" if i == 0 else f"operator-{i}"
+        cmds += [f"set {LOGIN_KEYS} {name} key {_q(blob)}", f"set {LOGIN_KEYS} {name} type {_q(key_type)}"]
+    return cmds
+
+
+def vyos_bootstrap_commands(plan: Plan, keys: tuple[str, ...]) -> list[str]:
+    """What the router needs on its first boot, before anything can reach it over SSH: its name and addresses,
+    the default route, SSH by key only with the stack's and the operators' keys, and its firewall.
+    Everything else (NAT, WireGuard, BGP) is applied over SSH afterwards."""
+    r = plan.router
+    outside, inside = (nic.interface for nic in plan.machine(r.name).nics)
+    return [
+        f"set system host-name {_q(f'{plan.stack}-router')}",
+        f"set interfaces ethernet {outside} address {_q(r.global_address)}",
+        f"set interfaces ethernet {inside} address {_q(r.private_address)}",
+        f"set protocols static route 0.0.0.0/0 next-hop {r.upstream_gateway}",
+        "set service ssh port '22'",
+        "set service ssh disable-password-authentication",
+        *vyos_login_commands(keys),
+        *vyos_firewall_commands(plan),
+    ]
+
+
+def vyos_firewall_commands(plan: Plan) -> list[str]:
+    """`render.router_firewall` as VyOS 1.4 firewall commands: input and forward filters, default drop."""
+    cmds = []
+    for chain, rules in router_rules(plan).items():
+        prefix = f"set firewall ipv4 {chain} filter"
+        cmds.append(f"{prefix} default-action 'drop'")
+        for i, rule in enumerate(rules, start=1):
+            r = f"{prefix} rule {10 * i}"
+            cmds += [f"{r} action 'accept'", f"{r} description {_q(rule.description)}"]
+            if rule.established:
+                cmds += [f"{r} state 'established'", f"{r} state 'related'"]
+            if rule.interface:
+                cmds.append(f"{r} inbound-interface name {_q(rule.interface)}")
+            if rule.source:
+                cmds.append(f"{r} source address {_q(rule.source)}")
+            if rule.destination:
+                cmds.append(f"{r} destination address {_q(rule.destination)}")
+            if rule.protocol:
+                cmds.append(f"{r} protocol {_q(rule.protocol)}")
+            if rule.ports:
+                cmds.append(f"{r} destination port {_q(','.join(map(str, rule.ports)))}")
+    return cmds
+
+
+def vyos_base_commands(plan: Plan, peers: tuple[WireGuardPeer, ...], keys: tuple[str, ...]) -> list[str]:
+    """`peers` are every WireGuard peer: the plan's venue plus other clusters from their stacks; `keys` the
+    `vyos` user's SSH keys (the stack's, then the operators')."""
     r, wg = plan.router, plan.wireguard
     outside, inside = (nic.interface for nic in plan.machine(r.name).nics)
     cmds = [
@@ -50,7 +110,9 @@ def vyos_base_commands(plan: Plan, peers: tuple[WireGuardPeer, ...]) -> list[str
         f"set interfaces ethernet {inside} description {_q('private switch')}",
         f"set protocols static route 0.0.0.0/0 next-hop {r.upstream_gateway}",
         "set service ssh port '22'",
+        "set service ssh disable-password-authentication",
     ]
+    cmds += vyos_login_commands(keys) + vyos_firewall_commands(plan)
     for i, destination in enumerate(r.snat_exempt_destinations):
         for source in r.snat_sources:
             rule = f"set nat source rule {10 + i}"

@@ -15,7 +15,7 @@ import ftplib
 import hashlib
 import os
 import ssl
-from typing import Optional
+from typing import BinaryIO, Optional
 
 import pulumi
 
@@ -29,6 +29,17 @@ def file_sha256(path: str) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def ftps_upload(server: dict, remote_name: str, stream: BinaryIO) -> None:
+    """Upload to the FTPS server an archive or ISO create names, with certificate verification; the API
+    names no port, so 21 unless it does."""
+    ftp = ftplib.FTP_TLS(context=ssl.create_default_context())
+    ftp.connect(server["HostName"], int(server.get("Port", 21)), timeout=120)
+    ftp.login(server["User"], server["Password"])
+    ftp.prot_p()
+    ftp.storbinary(f"STOR {remote_name}", stream)
+    ftp.quit()
 
 
 class ArchiveType(SakuraResourceType):
@@ -59,22 +70,12 @@ class ArchiveType(SakuraResourceType):
         if archive.get("Availability") == "uploading":
             # New, or left half-uploaded by an earlier run: (re)open its FTP server and upload.
             ftp = ftp or c.put(f"archive/{archive_id}/ftp", {"ChangePassword": True})["FTPServer"]
-            self._upload(ftp, path)
+            with open(path, "rb") as image:
+                ftps_upload(ftp, os.path.basename(path), image)
             c.delete(f"archive/{archive_id}/ftp")
         c.wait_until(f"archive {archive_id} available", lambda: c.get(f"archive/{archive_id}")["Archive"],
                      lambda a: a.get("Availability") == "available", failed_availability)
         return archive_id, {**news, "sakuraId": archive_id, "fileSha256": file_sha256(path)}
-
-    @staticmethod
-    def _upload(server: dict, path: str) -> None:
-        """FTPS with certificate verification; the API names no port, so 21 unless it does."""
-        ftp = ftplib.FTP_TLS(context=ssl.create_default_context())
-        ftp.connect(server["HostName"], int(server.get("Port", 21)), timeout=120)
-        ftp.login(server["User"], server["Password"])
-        ftp.prot_p()
-        with open(path, "rb") as f:
-            ftp.storbinary(f"STOR {os.path.basename(path)}", f)
-        ftp.quit()
 
     def read(self, id_: str, state: dict) -> Optional[dict]:
         found = self.client(state).get_or_none(f"archive/{state.get('sakuraId', id_)}")

@@ -20,8 +20,8 @@ class ServerType(SakuraResourceType):
     token = f"{PACKAGE}:sakura:Server"
     resource, envelope, list_key = "server", "Server", "Servers"
     replace_keys = ("zone", "nics", "interfaceDriver")
-    update_keys = ("name", "description", "tags", "cpu", "memoryGb", "diskIds")
-    create_only_keys = ("hostName",)
+    update_keys = ("name", "description", "tags", "cpu", "memoryGb", "diskIds", "packetFilterIds")
+    create_only_keys = ("hostName", "cdromId")
     computed_keys = ("sakuraId", "macAddresses", "instanceStatus")
 
     def changed_by_update(self, state: dict, news: dict) -> tuple[str, ...]:
@@ -42,8 +42,23 @@ class ServerType(SakuraResourceType):
         server = self.adopt_or_create(c, tags, lambda: c.post("server", body))
         server_id = str(server["ID"])
         self._attach_disks(c, server_id, news.get("diskIds") or [])
+        if news.get("cdromId"):  # a seed for the first boot, inserted before it
+            c.put(f"server/{server_id}/cdrom", {"CDROM": {"ID": int(news["cdromId"])}})
+        self._filter_nics(c, c.get(f"server/{server_id}")["Server"], news.get("packetFilterIds") or [])
         server = self._power_on(c, server_id)
         return server_id, {**news, **self._outputs(server)}
+
+    @staticmethod
+    def _filter_nics(c: SakuraClient, server: dict, filter_ids: list[str]) -> None:
+        """Attach to each NIC the packet filter planned for it ("" for none), changing only what differs."""
+        for nic, wanted in zip(server.get("Interfaces") or [], filter_ids):
+            current = str((nic.get("PacketFilter") or {}).get("ID") or "")
+            if current == (wanted or ""):
+                continue
+            if wanted:
+                c.put(f"interface/{nic['ID']}/to/packetfilter/{wanted}")
+            else:
+                c.delete(f"interface/{nic['ID']}/to/packetfilter")
 
     @staticmethod
     def _plan(props: dict) -> dict:
@@ -106,7 +121,9 @@ class ServerType(SakuraResourceType):
         plan = server.get("ServerPlan") or {}
         return {**state, "cpu": plan.get("CPU", state.get("cpu")),
                 "memoryGb": (plan.get("MemoryMB") or int(state.get("memoryGb", 0)) * 1024) // 1024,
-                "diskIds": [str(d["ID"]) for d in server.get("Disks") or []], **self._outputs(server)}
+                "diskIds": [str(d["ID"]) for d in server.get("Disks") or []],
+                "packetFilterIds": [str((nic.get("PacketFilter") or {}).get("ID") or "") for nic in server.get("Interfaces") or []],
+                **self._outputs(server)}
 
     def update(self, id_: str, state: dict, news: dict) -> dict:
         c = self.client(news)
@@ -130,6 +147,8 @@ class ServerType(SakuraResourceType):
             self.put_metadata(c, server_id, news, keep)
             server_id = self.change_with_new_id(c, server_id, f"server/{server_id}/plan", self._plan(news))
         self.put_metadata(c, server_id, news, keep)
+        if list(state.get("packetFilterIds") or []) != list(news.get("packetFilterIds") or []):
+            self._filter_nics(c, c.get(f"server/{server_id}")["Server"], news.get("packetFilterIds") or [])
         if was_up and (plan_changed or disks_changed):
             server = self._power_on(c, server_id)
         else:
@@ -153,6 +172,8 @@ class ServerSpec:
     memory_gb: int
     nics: tuple[pulumi.Input[str], ...]
     disk_ids: tuple[pulumi.Input[str], ...] = field(default=())
+    packet_filter_ids: tuple[pulumi.Input[str], ...] = field(default=())  # per NIC, "" for none
+    cdrom_id: Optional[pulumi.Input[str]] = None  # an ISO inserted before the first boot
 
 
 class Server(pulumi.CustomResource):
@@ -163,5 +184,6 @@ class Server(pulumi.CustomResource):
     def __init__(self, resource_name: str, common: Common, spec: ServerSpec, opts: Optional[pulumi.ResourceOptions] = None):
         props = {**common.inputs(spec.sakura_name, "managed by contest-k8s"), "hostName": spec.host_name, "cpu": spec.cpu,
                  "memoryGb": spec.memory_gb, "interfaceDriver": "virtio", "nics": list(spec.nics), "diskIds": list(spec.disk_ids),
+                 "packetFilterIds": list(spec.packet_filter_ids), "cdromId": spec.cdrom_id,
                  "sakuraId": None, "macAddresses": None, "instanceStatus": None}
         super().__init__(ServerType.token, resource_name, props, common.options(opts))
