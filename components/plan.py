@@ -199,6 +199,7 @@ class KubernetesPlan:
 # documentation examples do): the destination ports of the replies to connections a VM opens.
 EPHEMERAL_PORTS = "32768-61000"
 VXLAN_PORT = 8472  # Cilium's VXLAN between the nodes
+MAX_ECMP_PATHS = 256  # FRR and VyOS accept `maximum-paths` up to 256
 
 
 @dataclass(frozen=True)
@@ -387,7 +388,7 @@ def build_plan(loaded: LoadedConfig, block: GlobalBlock) -> Plan:
         neighbors=tuple(BgpNeighbor(m.name, m.address) for m in worker_machines),
         hold_time=hold,
         keepalive=max(1, hold // 3),
-        max_paths=max(16, len(worker_machines)),
+        max_paths=min(MAX_ECMP_PATHS, max(16, len(worker_machines))),
     )
 
     wg = c.wireguard
