@@ -1,4 +1,4 @@
-"""The project's own Pulumi provider plugin: the Sakura resources and the cluster's day-one record.
+"""The project's own Pulumi provider plugin: the Sakura resources and the cluster's day-one records.
 
 The engine starts it as `pulumi-resource-contest-k8s` (Pulumi.yaml `plugins.providers` points at
 `components/plugin/`) and talks to it over gRPC, like to any provider. Unlike Pulumi's dynamic
@@ -22,9 +22,10 @@ from typing import Any, Callable
 
 import grpc
 from google.protobuf import empty_pb2, json_format, struct_pb2
+from pulumi.runtime import rpc
 from pulumi.runtime.proto import plugin_pb2, provider_pb2, provider_pb2_grpc
 
-from .day_one import DayOneSettingsType
+from .day_one import ClusterOriginType, DayOneSettingsType
 from .sakura.archive import ArchiveType
 from .sakura.client import Credentials
 from .sakura.disk import DiskType
@@ -33,12 +34,13 @@ from .sakura.provider import PACKAGE, ProviderConfig, is_unknown
 from .sakura.router_switch import RouterSwitchType
 from .sakura.seed_iso import SeedIsoType
 from .sakura.server import ServerType
+from .sakura.server_size import ServerSizeType
 from .sakura.ssh_key import SshKeyType
 from .sakura.switch import SwitchType
 
 VERSION = "1.0.0"
 RESOURCE_TYPES = (SwitchType, RouterSwitchType, SshKeyType, ArchiveType, SeedIsoType, DiskType, PacketFilterType, ServerType,
-                  DayOneSettingsType)
+                  ServerSizeType, DayOneSettingsType, ClusterOriginType)
 # Requests served at once: every VM of a large stack may be copying a disk or booting at the same time.
 MAX_CONCURRENT_REQUESTS = 64
 
@@ -62,8 +64,15 @@ def to_struct(values: dict) -> struct_pb2.Struct:
     return struct
 
 
+def unwrap_secret(value: Any) -> Any:
+    """The value inside the engine's secret envelope (provider configuration arrives with its secrets marked)."""
+    if isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+        return value.get("value")
+    return value
+
+
 def config_from(args: dict) -> ProviderConfig:
-    token, secret = args.get("accessToken"), args.get("accessTokenSecret")
+    token, secret = unwrap_secret(args.get("accessToken")), unwrap_secret(args.get("accessTokenSecret"))
     credentials = Credentials(token, secret) if token and secret and not is_unknown(token) and not is_unknown(secret) else None
     kwargs = {"api_root_url": args["apiRootUrl"]} if args.get("apiRootUrl") else {}
     return ProviderConfig(credentials=credentials, **kwargs)

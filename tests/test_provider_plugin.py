@@ -46,8 +46,14 @@ def fake(monkeypatch):
         yield api
 
 
+def _secret(value: str) -> dict:
+    """A value as the engine sends a secret of the provider's configuration."""
+    return {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "value": value}
+
+
 def configure(stub, fake, **extra) -> provider_pb2.ConfigureResponse:
-    args = {"apiRootUrl": fake.root_url, "accessToken": "fake-token", "accessTokenSecret": "fake-secret", **extra}
+    args = {"apiRootUrl": fake.root_url, "accessToken": _secret("fake-token"), "accessTokenSecret": _secret("fake-secret"),
+            **{k: _secret(v) for k, v in extra.items()}}
     return stub.Configure(provider_pb2.ConfigureRequest(args=to_struct(args), acceptSecrets=True))
 
 

@@ -1,0 +1,215 @@
+"""The contest-k8s program under the real Pulumi engine: the CLI, the language host, the plugins, the state.
+
+Each test copies the project into a temporary directory (the engine writes the stack's encryption
+salt into its stack file), points `sakuraApiRootUrl` at the fake Sakura API on 127.0.0.1, and runs
+the `pulumi` the toolchain built against a local file backend with a passphrase. The project's own
+provider plugin is started by the engine from Pulumi.yaml's `plugins.providers`, exactly as for a user.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Callable, Optional
+
+import pytest
+import yaml
+
+from tests.engine import SECRET_SIG, Engine, project_venv
+
+from .conftest import STACKS, run_stack, stack_document
+from .fake_sakura import FakeSakura
+
+pytestmark = pytest.mark.engine
+
+ROOT = Path(__file__).resolve().parent.parent
+K = "contest-k8s:"
+VM_LAYER_ONLY = {"edge": False, "apiLoadBalancer": False, "kubernetes": False}
+# The fake API answers at once; the plugin's client polls and backs off accordingly (components/sakura/client.py).
+FAST_TIMINGS = "requests_per_second=500,poll_interval=0.02,backoff_initial=0.02,backoff_cap=0.1,request_timeout=2,shutdown_timeout=2"
+
+
+def program_project(directory: Path, stack: str, edit: Optional[Callable[[dict], None]] = None) -> Path:
+    """The project as a user has it (Pulumi.yaml, __main__.py, components/, the virtualenv) with one stack file."""
+    directory.mkdir(parents=True)
+    for name in ("Pulumi.yaml", "__main__.py"):
+        (directory / name).write_text((ROOT / name).read_text())
+    (directory / "components").symlink_to(ROOT / "components", target_is_directory=True)
+    (directory / ".venv").symlink_to(project_venv(), target_is_directory=True)
+    write_config(directory, stack, edit)
+    return directory
+
+
+def write_config(directory: Path, stack: str, edit: Optional[Callable[[dict], None]] = None) -> None:
+    """(Re)write Pulumi.<stack>.yaml from the committed one, edited, keeping what the engine added (the salt)."""
+    path = directory / f"Pulumi.{stack}.yaml"
+    kept = {k: v for k, v in (yaml.safe_load(path.read_text()) if path.exists() else {}).items() if k != "config"}
+    document = stack_document(stack)
+    if edit is not None:
+        edit(document["config"])
+    path.write_text(yaml.safe_dump({**document, **kept}, sort_keys=False))
+
+
+def engine_for(project: Path, workdir: Path, plugins=("random", "tls"), **env: str) -> Engine:
+    return Engine(project, workdir, plugins=plugins, extra_env={"CONTEST_K8S_SAKURA_TIMINGS": FAST_TIMINGS, **env})
+
+
+def steps(preview_json: str) -> dict[str, str]:
+    """Resource name -> the step `pulumi preview --json` plans for it (same, create, update, replace, delete...)."""
+    document = json.loads(preview_json)
+    return {step["urn"].rsplit("::", 1)[-1]: step["op"] for step in document.get("steps", [])
+            if not step["urn"].split("::")[2].startswith("pulumi:pulumi:Stack")}
+
+
+def on_fake(fake: FakeSakura, layers: dict = VM_LAYER_ONLY) -> Callable[[dict], None]:
+    def edit(config: dict) -> None:
+        config[K + "sakuraApiRootUrl"] = fake.root_url
+        config[K + "layers"] = dict(layers)
+    return edit
+
+
+def sakura_objects(fake: FakeSakura) -> dict[str, int]:
+    return {kind: fake.count(kind, zone=zone) for zone, kind in (("is1b", "server"), ("is1b", "disk"), ("is1b", "switch"),
+            ("is1b", "internet"), ("is1b", "packetfilter"), ("is1b", "archive"), ("is1b", "cdrom"), ("is1a", "sshkey"))}
+
+
+# --------------------------------------------------------------------------- previews of new stacks
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_preview_of_a_new_stack(tmp_path, stack):
+    """What a pull request's preview runs: the whole program, every layer, no cloud call, no secret shown."""
+    project = program_project(tmp_path / "project", stack)
+    engine = engine_for(project, tmp_path / "engine", plugins=("random", "tls", "command", "kubernetes"))
+    engine.stack_init(stack)
+    plain = engine.run("preview", stack=stack, label="preview")
+    as_json = engine.run("preview", "--json", stack=stack, label="preview --json")
+    diff = engine.run("preview", "--diff", stack=stack, label="preview --diff")
+    planned = steps(as_json.stdout)
+    under_mocks = {r.name for r in run_stack(stack).resources}
+    assert set(planned) == under_mocks, (sorted(set(planned) - under_mocks), sorted(under_mocks - set(planned)))
+    assert set(planned.values()) == {"create"}
+    for text in (plain.output, as_json.output, diff.output):
+        assert "PRIVATE KEY" not in text and "fake-secret" not in text
+    if stack == "dev":  # what a reviewer sees in the pull request's comment
+        out = ROOT / "build" / "engine"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "preview-dev.diff").write_text(diff.stdout)
+    print(f"\n[measured] {stack}: {len(planned)} resources; {engine.report()}")
+
+
+# --------------------------------------------------------------------------- the VM layer, up to destroy
+
+
+def test_vm_layer_up_no_spurious_diff_worker_4_and_destroy(tmp_path):
+    with FakeSakura(copy_seconds=0.05, power_seconds=0.05) as fake:
+        project = program_project(tmp_path / "project", "dev", on_fake(fake))
+        engine = engine_for(project, tmp_path / "engine")
+        engine.stack_init("dev")
+        # credentials only as stack secrets: the test engine's environment has no SAKURACLOUD_*
+        engine.run("config", "set", "--secret", "sakuraAccessToken", fake.token, stack="dev", timed=False)
+        engine.run("config", "set", "--secret", "sakuraAccessTokenSecret", fake.secret, stack="dev", timed=False)
+        engine.run("up", "--yes", "--skip-preview", stack="dev", label="up")
+        created = sakura_objects(fake)
+        assert created == {"server": 9, "disk": 12, "switch": 2, "internet": 1, "packetfilter": 3, "archive": 0, "cdrom": 0, "sshkey": 1}
+
+        engine.run("preview", "--expect-no-changes", stack="dev", label="preview (no changes)")
+        engine.run("refresh", "--yes", "--expect-no-changes", stack="dev", label="refresh (no changes)")
+
+        write_config(project, "dev", lambda c: (on_fake(fake)(c), c[K + "workers"]["nodes"].update({"worker-4": 14})))
+        planned = steps(engine.run("preview", "--json", stack="dev", label="preview worker-4").stdout)
+        changed = {name: op for name, op in planned.items() if op != "same"}
+        assert set(changed.values()) == {"create"} and all(name.startswith("worker-4") for name in changed), changed
+        assert {"worker-4-day-one", "worker-4", "worker-4-boot", "worker-4-data"} <= set(changed)
+
+        # ordinary changes of a running stack preview as what they do (issue: previews showed the cluster replaced)
+        write_config(project, "dev", lambda c: (on_fake(fake)(c), c[K + "network"].update(bandwidthMbps=250)))
+        planned = steps(engine.run("preview", "--json", stack="dev", label="preview bandwidth").stdout)
+        assert {name: op for name, op in planned.items() if op != "same"} == {"router-switch": "update"}
+        key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJpH4aQvSnVuvbT6Jvn2XzvsQvKu1kQxVbV9x+BvGSUr alice@venue"
+        write_config(project, "dev", lambda c: (on_fake(fake)(c), c.update({K + "ssh": {"authorizedKeys": [key]}})))
+        planned = steps(engine.run("preview", "--json", stack="dev", label="preview operator key").stdout)
+        assert {name: op for name, op in planned.items() if op != "same"} == {}, "disk edit is create-only: no disk changes"
+        write_config(project, "dev", on_fake(fake))
+
+        engine.run("destroy", "--yes", "--skip-preview", stack="dev", label="destroy")
+        assert set(sakura_objects(fake).values()) == {0}
+        calls = len(fake.log)
+    print(f"\n[measured] VM layer of dev: {calls} API calls; {engine.report()}")
+
+
+# --------------------------------------------------------------------------- faults
+
+
+def test_vm_layer_up_through_faults_converges_without_orphans_or_duplicates(tmp_path):
+    """A bad day at the API: the first up completes or fails clearly; the second converges; nothing twice."""
+    with FakeSakura(copy_seconds=0.05, power_seconds=0.05) as fake:
+        fake.faults.storm_503 = 6
+        fake.faults.after_effect["POST server"] = ["timeout", "still_creating"]
+        fake.faults.after_effect["POST disk"] = ["timeout"]
+        fake.faults.router_hidden_seconds = 0.5
+        fake.faults.timeout_sleep = 3.0  # longer than the client's request timeout: the answer is lost
+        project = program_project(tmp_path / "project", "dev", on_fake(fake))
+        engine = engine_for(project, tmp_path / "engine", SAKURACLOUD_ACCESS_TOKEN=fake.token,
+                            SAKURACLOUD_ACCESS_TOKEN_SECRET=fake.secret)
+        engine.stack_init("dev")
+        first = engine.run("up", "--yes", "--skip-preview", stack="dev", check=False, label="up with faults")
+        if first.returncode != 0:
+            assert "Traceback" not in first.output, first.describe()
+        engine.run("up", "--yes", "--skip-preview", stack="dev", label="second up")
+        assert sakura_objects(fake) == {"server": 9, "disk": 12, "switch": 2, "internet": 1, "packetfilter": 3, "archive": 0,
+                                        "cdrom": 0, "sshkey": 1}
+        for kind in ("server", "disk", "switch", "packetfilter"):
+            names = [o["Name"] for o in fake.objects("is1b", kind).values()]
+            assert len(names) == len(set(names)), f"a duplicate {kind}: {sorted(names)}"
+        engine.run("preview", "--expect-no-changes", stack="dev", label="preview (no changes)")
+    print(f"\n[measured] faults: first up exited {first.returncode}; {engine.report()}")
+
+
+# --------------------------------------------------------------------------- secrets in state
+
+
+def _plain_values(document) -> list[str]:
+    """Every string in the state that is not inside a secret envelope."""
+    found = []
+
+    def walk(value):
+        if isinstance(value, dict):
+            if value.get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270":
+                return  # a secret: ciphertext only
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str):
+            found.append(value)
+    walk(document)
+    return found
+
+
+def test_generated_secrets_are_only_ciphertext_in_state(tmp_path):
+    with FakeSakura(copy_seconds=0.02, power_seconds=0.02) as fake:
+        project = program_project(tmp_path / "project", "dev", on_fake(fake))
+        engine = engine_for(project, tmp_path / "engine")
+        engine.stack_init("dev")
+        engine.run("config", "set", "--secret", "sakuraAccessToken", fake.token, stack="dev", timed=False)
+        engine.run("config", "set", "--secret", "sakuraAccessTokenSecret", fake.secret, stack="dev", timed=False)
+        engine.run("up", "--yes", "--skip-preview", stack="dev", label="up")
+        exported = json.loads(engine.run("stack", "export", stack="dev", timed=False).stdout)
+        revealed = json.loads(engine.run("stack", "export", "--show-secrets", stack="dev", timed=False).stdout)
+        outputs = json.loads(engine.run("stack", "output", "--json", "--show-secrets", stack="dev", timed=False).stdout)
+        disk = fake.objects("is1b", "disk")
+        password = next(d["_edit"]["Password"] for d in disk.values() if d.get("_edit"))
+    secrets = {"SSH private key": outputs["sshPrivateKey"].splitlines()[1], "login password": password,
+               "Sakura token secret": fake.secret}
+    plain = "\n".join(_plain_values(exported))
+    for what, value in secrets.items():
+        assert value in json.dumps(revealed), f"{what} is not in the state at all: the scan would prove nothing"
+        assert value not in plain, f"{what} is in the state in plain text"
+    planted = json.loads(json.dumps(exported))
+    stack_resource = planted["deployment"]["resources"][0]
+    stack_resource.setdefault("outputs", {})["planted"] = secrets["login password"]
+    assert secrets["login password"] in "\n".join(_plain_values(planted)), "the scan finds a planted plain secret"
