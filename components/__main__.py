@@ -12,6 +12,9 @@ cluster. A SOURCE is `pulumi stack output --json` saved to a file, or an offline
 
 `python -m components diagram STACK [--format svg|png] [--config FILE] [--out FILE]` draws the
 stack's topology alone, the same picture as the render's STACK/topology.svg (needs Graphviz's dot).
+
+`python -m components critical-path STACK [--config FILE]` prints the dependency chain that bounds a
+fresh `pulumi up` of the stack, with each step's estimated duration (components/durations.py).
 """
 
 from __future__ import annotations
@@ -41,7 +44,24 @@ def main(argv: list[str] | None = None) -> int:
     diagram.add_argument("--format", choices=("svg", "png"), default="svg")
     diagram.add_argument("--config", type=Path, help="stack file (default: Pulumi.STACK.yaml)")
     diagram.add_argument("--out", type=Path, help="file to write (default: build/topology-STACK.FORMAT)")
+    critical = commands.add_parser("critical-path", help="the chain of steps that bounds a fresh `pulumi up`")
+    critical.add_argument("stack")
+    critical.add_argument("--config", type=Path, help="stack file (default: Pulumi.STACK.yaml)")
     args = parser.parse_args(argv)
+
+    if args.command == "critical-path":
+        from .critical_path import critical_path, report
+        from .offline import DNS_LABEL, OutputError, load_stack, run_program
+
+        try:
+            if not DNS_LABEL.fullmatch(args.stack):
+                raise OutputError("STACK", args.stack, "a stack name that is a DNS label (lower-case letters, digits, '-'), like prd")
+            run = run_program(*load_stack(args.stack, args.config))
+        except (ConfigError, PlanError, OutputError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(report(args.stack, critical_path(run)), end="")
+        return 0
 
     if args.command == "diagram":
         from .diagram import DiagramError, stack_diagram

@@ -27,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
 from urllib.parse import unquote
 
+from components import durations
 from components.sakura import catalog
 
 ROOT_PATH = "/cloud/zone"
@@ -60,9 +61,12 @@ REASONS = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 409: "Conf
 
 class FakeSakura:
     def __init__(self, token: str = "fake-token", secret: str = "fake-secret", copy_seconds: float = 0.05,
-                 power_seconds: float = 0.05, ftp_port: Optional[int] = None):
+                 power_seconds: float = 0.05, ftp_port: Optional[int] = None, time_scale: Optional[float] = None):
+        """Asynchronous work takes `copy_seconds` and `power_seconds`; or, with `time_scale`, the real cloud's
+        durations of components/durations.py divided by it (60: a minute of the cloud in a second)."""
         self.token, self.secret = token, secret
         self.copy_seconds, self.power_seconds = copy_seconds, power_seconds
+        self.time_scale = time_scale
         self.ftp_port = ftp_port
         self.faults = Faults()
         self.log: list[tuple[str, str]] = []
@@ -90,6 +94,12 @@ class FakeSakura:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(timeout=5)
+
+    # -- how long asynchronous work takes
+
+    def _later(self, fixed: float, real_seconds: float) -> float:
+        """The monotonic time at which work of `real_seconds` on the real cloud is done here."""
+        return time.monotonic() + (real_seconds / self.time_scale if self.time_scale else fixed)
 
     # -- state helpers
 
@@ -286,7 +296,7 @@ class FakeSakura:
             routers[str(router_id)] = {"ID": router_id, "Name": spec["Name"], "Description": spec.get("Description", ""),
                                        "Tags": self._tags(spec), "NetworkMaskLen": prefix, "BandWidthMbps": int(spec["BandWidthMbps"]),
                                        "Switch": {"ID": switch_id, "Name": spec["Name"]},
-                                       "_visible_at": time.monotonic() + self.faults.router_hidden_seconds}
+                                       "_visible_at": self._later(self.faults.router_hidden_seconds, durations.ROUTER_VISIBLE)}
             return {"Success": True, "Internet": self._view(zone, "internet", routers[str(router_id)])}
         router = self.find(zone, "internet", parts[0])
         if method == "GET":
@@ -378,7 +388,7 @@ class FakeSakura:
                 raise ApiError(409, "conflict", "the ISO image is not waiting for an upload")
             return {"Success": True, "FTPServer": self._ftp(f"cdrom{cdrom['ID']}")}
         if method == "DELETE" and parts[1:] == ["ftp"]:
-            cdrom["Availability"], cdrom["_ready_at"] = "migrating", time.monotonic() + self.copy_seconds
+            cdrom["Availability"], cdrom["_ready_at"] = "migrating", self._later(self.copy_seconds, durations.ISO_UPLOAD)
             return {"Success": True}
         if method == "DELETE":
             if any((s["Instance"].get("CDROM") or {}).get("ID") == cdrom["ID"] for s in self.objects(zone, "server").values()):
@@ -465,7 +475,8 @@ class FakeSakura:
                                    "Tags": self._tags(spec), "Plan": {"ID": int(spec["Plan"]["ID"])}, "SizeMB": int(spec["SizeMB"]),
                                    "MigratedMB": 0, "Connection": spec.get("Connection", "virtio"), "Availability": "migrating",
                                    "SourceArchive": {"ID": source["ID"]} if source else None, "Server": None,
-                                   "_ready_at": time.monotonic() + self.copy_seconds, "_fails": self.faults.disk_copy_fails,
+                                   "_ready_at": self._later(self.copy_seconds, durations.disk_seconds(size_gb, source is not None)),
+                                   "_fails": self.faults.disk_copy_fails,
                                    "_edit": body.get("Config")}
             return {"Success": True, "Disk": self._view(zone, "disk", disks[str(disk_id)])}
         disk = self.find(zone, "disk", parts[0])
@@ -534,7 +545,8 @@ class FakeSakura:
                 raise ApiError(409, "conflict", f"the server is already {wanted}")
             if wanted == "down" and self.faults.acpi_ignored and not body.get("Force"):
                 return {"Success": True}  # accepted, and the guest does nothing
-            server["_power_to"], server["_power_at"] = wanted, time.monotonic() + self.power_seconds
+            real = durations.SERVER_BOOT if wanted == "up" else durations.SERVER_SHUTDOWN
+            server["_power_to"], server["_power_at"] = wanted, self._later(self.power_seconds, real)
             server["Instance"]["Status"] = "cleaning" if wanted == "down" else "down"
             return {"Success": True}
         if parts[1:] == ["cdrom"]:
