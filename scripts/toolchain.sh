@@ -25,6 +25,8 @@ mkdir -p "$out/bin" "$out/plugins" "$out/stamps" "$out/logs" "$out/pulumi-home"
 export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false"
 die() { echo "toolchain: $*" >&2; exit 1; }
 
+# Go's official install location, in case the environment's PATH lacks it.
+command -v go >/dev/null || { [ -x /usr/local/go/bin/go ] && PATH=$PATH:/usr/local/go/bin; }
 command -v go >/dev/null || die "Go is not installed (needs Go >= 1.26.6: the go directive of tools/go.mod)"
 go_version=$(go env GOVERSION)
 
