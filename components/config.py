@@ -38,6 +38,7 @@ DEFAULT_SAKURA_API_ROOT_URL = "https://secure.sakura.ad.jp/cloud/zone"
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", re.ASCII)
 _KUBERNETES_VERSION = re.compile(r"1\.(\d+)\.(\d+)", re.ASCII)
 _SEMVER = re.compile(r"\d+\.\d+\.\d+", re.ASCII)
+_CONTAINERD_IO_VERSION = re.compile(r"2\.\d+\.\d+-\d+", re.ASCII)
 _ARCHIVE_ID = re.compile(r"\d{12}", re.ASCII)
 _IFNAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_.-]{0,14}", re.ASCII)
 _UNIX_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}", re.ASCII)
@@ -295,6 +296,8 @@ class WorkerConfig:
     nodes: dict[str, int] = setting()
     size: MachineSize = setting(MachineSize(8, 32, 250))
     data_disk_gb: Optional[int] = setting(None, check=_one_of(catalog.DISK_SIZES_GB, "an SSD size (GB) Sakura offers"))
+    # How many workers a size change takes down at once (drained, resized, Ready again before the next batch).
+    resize_batch_size: int = setting(1, check=_in_range(1, 1000, "a number of workers resized at once"))
 
 
 @dataclass(frozen=True)
@@ -318,6 +321,8 @@ class KubernetesConfig:
     not_ready_toleration_seconds: int = setting(30, check=_in_range(0, 86400, "seconds"))
     unreachable_toleration_seconds: int = setting(30, check=_in_range(0, 86400, "seconds"))
     cilium_version: str = setting("1.20.0", check=_matches(_SEMVER, "a chart version x.y.z"))
+    # containerd.io from Docker's apt repository (render/containerd.py): the version without the distribution suffix.
+    containerd_version: str = setting("2.2.1-1", check=_matches(_CONTAINERD_IO_VERSION, "a containerd.io 2.x package version x.y.z-n"))
 
 
 @dataclass(frozen=True)

@@ -110,3 +110,54 @@ def record_day_one(loaded: LoadedConfig, provider: pulumi.ProviderResource) -> N
     DayOneSettings("day-one", loaded, cluster_settings(loaded), provider)
     for node, settings in node_settings(loaded).items():
         DayOneSettings(f"{node}-day-one", loaded, settings, provider)
+
+
+ORIGIN_TOKEN = f"{PACKAGE}:cluster:ClusterOrigin"
+
+
+class ClusterOriginType:
+    """Which VM initialised the cluster: recorded when the record is made, kept through every update.
+
+    The bootstrap control plane's join reads it: when its own identity (server and boot disk IDs)
+    is not the one recorded, the cluster was made by an earlier VM (the node was replaced, or another
+    node became the bootstrap node), so it joins and never runs `kubeadm init`. A decision from
+    Pulumi's state, not from whether the API endpoint happens to answer.
+    """
+
+    token = ORIGIN_TOKEN
+
+    def __init__(self, config: object = None):
+        self.config = config
+
+    def check(self, olds: dict, news: dict) -> tuple[dict, list[tuple[str, str]]]:
+        return news, []
+
+    def diff(self, state: dict, news: dict) -> Diff:
+        return Diff(updates=("bootstrap",) if state.get("bootstrap") != news.get("bootstrap") else ())
+
+    def preview_create(self, news: dict) -> dict:
+        return {**news, "initialisedBy": news.get("bootstrap")}
+
+    def preview_update(self, state: dict, news: dict) -> dict:
+        return {**news, "initialisedBy": state.get("initialisedBy")}
+
+    def create(self, news: dict) -> tuple[str, dict]:
+        return "cluster-origin", self.preview_create(news)
+
+    def read(self, id_: str, state: dict) -> Optional[dict]:
+        return state
+
+    def update(self, id_: str, state: dict, news: dict) -> dict:
+        return self.preview_update(state, news)
+
+    def delete(self, id_: str, state: dict) -> None:
+        return None
+
+
+class ClusterOrigin(pulumi.CustomResource):
+    initialisedBy: pulumi.Output[str]  # the bootstrap node's identity when the cluster was first made
+
+    def __init__(self, resource_name: str, bootstrap: pulumi.Input[str], provider: pulumi.ProviderResource,
+                 parent: Optional[pulumi.Resource] = None):
+        super().__init__(ORIGIN_TOKEN, resource_name, {"bootstrap": bootstrap, "initialisedBy": None},
+                         pulumi.ResourceOptions(provider=provider, parent=parent))

@@ -14,10 +14,16 @@ Changes later:
   script (drain; etcd member removal for a control plane; Node deletion), then its join; the join
   resets whatever membership the node's disk still records for another identity.
 - Removing a node deletes its membership (the leave script) before its join, prepare and VM.
-- Raising `kubernetes.version` re-runs the upgrade commands in a chain: the bootstrap control plane
-  (`kubeadm upgrade apply`), then each other control plane, then each worker, drained and uncordoned.
-- The bootstrap node's script joins instead of initializing when the API endpoint already answers,
-  so replacing that node later never starts a second cluster.
+- Raising `kubernetes.version` (or `kubernetes.containerdVersion`) re-runs the upgrade commands in a
+  chain: the bootstrap control plane (`kubeadm upgrade apply`), then each other control plane, then
+  each worker, drained and uncordoned. A node that joins meanwhile installs the version the control
+  plane runs; its own upgrade step, later in the chain, moves it on.
+- The bootstrap node's script initialises the cluster only when the `cluster-origin` record (Pulumi
+  state) names this very VM as the one the cluster was made by; a replaced bootstrap node joins.
+- A size change (components/resize.py): control planes one at a time, workers in batches of
+  `workers.resizeBatchSize`; each node is drained first (`<node>-drain`) and its gate (`<node>-ready`:
+  Node Ready, for a control plane etcd healthy on every member, uncordoned) must pass before the next
+  node's drain and size change.
 """
 
 from __future__ import annotations
@@ -31,8 +37,10 @@ import pulumi_random as random
 import pulumi_tls as tls
 
 from . import artifacts
+from .day_one import ClusterOrigin
 from .plan import Plan
 from .remote import Host, SshAccess, as_command, run_script
+from .resize import ResizeSteps, SizeFactory, batches, chain_resizes
 from .render.kubeadm import (
     BOOTSTRAP_TOKEN,
     CERTIFICATE_KEY,
@@ -52,6 +60,8 @@ from .render.node_scripts import (
     join_ticket_script,
     leave_script,
     prepare_script,
+    resize_drain_script,
+    resize_gate_script,
     upgrade_script,
 )
 
@@ -70,6 +80,9 @@ class KubernetesClusterArgs:
     hosts: dict[str, Host]
     access: SshAccess
     prerequisites: tuple[pulumi.Resource, ...]
+    records: pulumi.ProviderResource  # the project's provider plugin, for the cluster-origin record
+    server_size: SizeFactory  # a node's ServerSize after what it must wait for (ClusterMachines.server_size)
+    resize_batch_size: int = 1  # workers resized at once
 
 
 class KubernetesCluster(pulumi.ComponentResource):
@@ -143,8 +156,10 @@ class KubernetesCluster(pulumi.ComponentResource):
             ticket_text = plan.apply(lambda p, n=node: join_ticket_script(p, n))
             artifacts.publish(f"scripts/{node}/join-ticket.sh", "script", ticket_text, host=ticket_host)
             if node == args.bootstrap_node:
-                text = pulumi.Output.all(plan, ca.cert_pem, ca_hash, identity(node)).apply(
-                    lambda v: bootstrap_script(v[0], v[1], v[2], v[3]))
+                # Which VM made the cluster, from the state: a bootstrap node that is not that VM joins.
+                origin = ClusterOrigin("cluster-origin", identity(node), args.records, parent=self)
+                text = pulumi.Output.all(plan, ca.cert_pem, ca_hash, identity(node), origin.initialisedBy).apply(
+                    lambda v: bootstrap_script(v[0], v[1], v[2], v[3], v[4] if v[4] != v[3] else None))
                 artifacts.publish(f"scripts/{node}/bootstrap.sh", "script", text, host=node)
                 ticket = run(f"{node}-join-ticket", node, ticket_host, ticket_text, needs=join_secrets)
                 joined[node] = run(f"{node}-join", node, node, text, needs=join_secrets + (KUBERNETES_CA_KEY,),
@@ -182,6 +197,21 @@ class KubernetesCluster(pulumi.ComponentResource):
             needs = (ADMIN_KUBECONFIG,) if node in args.workers else ()
             previous_upgrade = run(f"{node}-upgrade", node, node, text, needs=needs, depends_on=after,
                                    extra_triggers=(args.kubernetes_version,))
+
+        # Size changes: each node drained, resized, Ready again (etcd healthy) before the next one.
+        def drain(node: str, after) -> pulumi.Resource:
+            text = plan.apply(lambda p, n=node: resize_drain_script(p, n))
+            artifacts.publish(f"scripts/{node}/resize-drain.sh", "script", text, host=node)
+            return run(f"{node}-drain", node, node, text, needs=(ADMIN_KUBECONFIG,) if node in args.workers else (), depends_on=after)
+
+        def gate(node: str, size: pulumi.Resource) -> pulumi.Resource:
+            text = plan.apply(lambda p, n=node: resize_gate_script(p, n))
+            artifacts.publish(f"scripts/{node}/resize-gate.sh", "script", text, host=node)
+            return run(f"{node}-ready", node, node, text, needs=(ADMIN_KUBECONFIG,) if node in args.workers else (), depends_on=[size])
+
+        steps = ResizeSteps(drain, gate)
+        chain_resizes([[cp] for cp in args.control_planes], args.server_size, steps)
+        chain_resizes(batches(args.workers, args.resize_batch_size), args.server_size, steps)
 
         self.provider = k8s.Provider("kubernetes", kubeconfig=self.kubeconfig, enable_server_side_apply=True,
                                      opts=pulumi.ResourceOptions(parent=self, depends_on=[joined[args.bootstrap_node]]))

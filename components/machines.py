@@ -8,6 +8,7 @@ the stack protects stateful resources (prd by default).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 from ipaddress import IPv4Address, IPv4Network
 
 import pulumi
@@ -26,6 +27,7 @@ from .sakura.disk import Disk, DiskEdit
 from .sakura.provider import OWNER_TAG, Common
 from .sakura.router_switch import RouterSwitch
 from .sakura.server import Server, ServerSpec
+from .sakura.server_size import ServerSize
 from .sakura.ssh_key import SshKey
 from .sakura.switch import Switch
 
@@ -81,11 +83,11 @@ class ClusterMachines(pulumi.ComponentResource):
 
         self.servers: dict[str, Server] = {}
         self.boot_disks: dict[str, Disk] = {}
+        self._shapes = {shape.name: shape for shape in machine_shapes(loaded)}
+        self._zone, self._provider = c.zone, args.provider
         # A VM is deleted before its replacement is made, so the node leaves the cluster (drain, etcd
-        # member removal) before anything with its name joins again. Control planes, and the two load
-        # balancers, are chained: a size change power-cycles them one at a time, never the whole etcd
-        # quorum or both ends of the VIP at once.
-        previous_of_role: dict[str, Server] = {}
+        # member removal) before anything with its name joins again. Servers are not chained: every VM
+        # is created at once. Their later size changes are (`server_size`, components/resize.py).
         for shape in machine_shapes(loaded):
             node_tags = (f"node={shape.name}", f"role={shape.role}")
             source = self._source(shape, common, child)
@@ -118,13 +120,18 @@ class ClusterMachines(pulumi.ComponentResource):
                               tuple(switch_ids[s] for s in shape.segments), tuple(disk_ids),
                               packet_filter_ids=tuple(filters[shape.role].sakuraId if s == "global" else "" for s in shape.segments),
                               cdrom_id=seed_id)
-            chained = [previous_of_role[shape.role]] if shape.role in ("control-plane", "api-lb") and shape.role in previous_of_role else []
             self.servers[shape.name] = Server(shape.name, common(shape.name, *node_tags), spec,
-                                              pulumi.ResourceOptions(parent=self, delete_before_replace=True, depends_on=chained))
-            previous_of_role[shape.role] = self.servers[shape.name]
+                                              pulumi.ResourceOptions(parent=self, delete_before_replace=True))
 
         artifacts.publish("sakura/inventory.json", "sakura", self.plan.apply(lambda p: inventory_json(p, tags)))
         self.register_outputs({})
+
+    def server_size(self, node: str, after: Sequence[pulumi.Resource] = ()) -> ServerSize:
+        """`node`'s size as the stack file says, applied to its VM in place once everything in `after` is done.
+        Called by the layer that drains and gates the node (components/resize.py): used by api_endpoint,
+        kubernetes_cluster, and stack.py for the roles whose layer is off."""
+        shape = self._shapes[node]
+        return ServerSize(f"{node}-size", self._zone, self.servers[node], shape.cpu, shape.memory_gb, self._provider, self, after)
 
     def _source(self, shape: MachineShape, common, child: pulumi.ResourceOptions) -> dict:
         source = shape.disk_source

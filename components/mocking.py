@@ -102,6 +102,8 @@ class FakeCloud(pulumi.runtime.Mocks):
         self._handlers: dict[str, Callable[[pulumi.runtime.MockResourceArgs, dict], dict]] = {
             "contest-k8s:sakura:RouterSwitch": self._router_switch,
             "contest-k8s:sakura:Server": self._server,
+            "contest-k8s:sakura:ServerSize": self._server_size,
+            "contest-k8s:cluster:ClusterOrigin": lambda args, state: {"initialisedBy": state.get("bootstrap")},
             "contest-k8s:sakura:Disk": self._with_sakura_id,
             "contest-k8s:sakura:Switch": self._with_sakura_id,
             "contest-k8s:sakura:Archive": self._with_sakura_id,
@@ -162,6 +164,10 @@ class FakeCloud(pulumi.runtime.Mocks):
             "macAddresses": [fake_mac(self.stack, args.name, str(i)) for i in range(len(nics))],
             "instanceStatus": "up",
         }
+
+    def _server_size(self, args, state: dict) -> dict:
+        """The live VM after its size was applied (a no-op on day one): its live ID, up."""
+        return {"id": f"{state.get('serverId')}-size", "sakuraId": state.get("liveIdHint") or state.get("serverId"), "instanceStatus": "up"}
 
     def _ssh_key(self, args, state: dict) -> dict:
         return {**self._with_sakura_id(args, state), "fingerprint": "fake:" + digest(args.name).hex()[:32]}

@@ -190,6 +190,7 @@ class KubernetesPlan:
     not_ready_toleration_seconds: int
     unreachable_toleration_seconds: int
     cilium_version: str
+    containerd_version: str  # containerd.io 2.x, e.g. 2.2.1-1 (render/containerd.py)
     bootstrap_node: str
     control_planes: tuple[str, ...]
     workers: tuple[str, ...]
@@ -438,6 +439,7 @@ def build_plan(loaded: LoadedConfig, block: GlobalBlock) -> Plan:
         not_ready_toleration_seconds=k.not_ready_toleration_seconds,
         unreachable_toleration_seconds=k.unreachable_toleration_seconds,
         cilium_version=k.cilium_version,
+        containerd_version=k.containerd_version,
         bootstrap_node=join_order[0],
         control_planes=join_order,
         workers=tuple(m.name for m in worker_machines),

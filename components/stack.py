@@ -17,6 +17,7 @@ from .machines import ClusterMachines, ClusterMachinesArgs
 from .node_access import NodeAccess, NodeAccessArgs
 from .plan import control_plane_order, machine_shapes
 from .remote import SshAccess
+from .resize import batches, chain_resizes
 from .render.topology import topology_dot
 from .sakura.provider import PACKAGE
 
@@ -81,6 +82,15 @@ def deploy() -> None:
     def role(name: str) -> tuple[str, ...]:
         return tuple(n for n, s in shapes.items() if s.role == name)
 
+    # Size changes (components/resize.py): the layers drain and gate their own nodes; the router, and
+    # the roles of a layer that is off, have their sizes chained directly, one VM (or batch) at a time.
+    chain_resizes([[ROUTER_NAME]], machines.server_size)
+    if not c.layers.api_load_balancer:
+        chain_resizes([[n] for n in role("api-lb")], machines.server_size)
+    if not c.layers.kubernetes:
+        chain_resizes([[n] for n in control_plane_order(loaded)], machines.server_size)
+        chain_resizes(batches(role("worker"), c.workers.resize_batch_size), machines.server_size)
+
     reached = (role("api-lb") if c.layers.api_load_balancer else ()) + \
         (role("control-plane") + role("worker") if c.layers.kubernetes else ())
     if not reached:
@@ -88,7 +98,8 @@ def deploy() -> None:
     nodes = NodeAccess("node-access", NodeAccessArgs([shapes[n] for n in reached], **vm_access, jump=router_host, after=router_ready))
 
     if c.layers.api_load_balancer:
-        api = ApiLoadBalancer("api-endpoint", ApiLoadBalancerArgs(plan, {n: nodes.hosts[n] for n in role("api-lb")}, access))
+        api = ApiLoadBalancer("api-endpoint", ApiLoadBalancerArgs(plan, {n: nodes.hosts[n] for n in role("api-lb")}, access,
+                                                                  machines.server_size))
         pulumi.export("apiEndpoint", api.endpoint)
 
     if c.layers.kubernetes:
@@ -103,5 +114,8 @@ def deploy() -> None:
             hosts=nodes.hosts,
             access=access,
             prerequisites=(*router_ready, *api.setups.values()),
+            records=provider,
+            server_size=machines.server_size,
+            resize_batch_size=c.workers.resize_batch_size,
         ))
         pulumi.export("kubeconfig", cluster.kubeconfig)

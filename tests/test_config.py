@@ -231,6 +231,11 @@ WRONG_VALUES = [
     ("version-trailing-newline", _set("kubernetes.version", "1.36.3\n"), "kubernetes.version", "1.x.y"),
     ("version-arabic-digits", _set("kubernetes.version", "1.\u0663\u0666.3"), "kubernetes.version", "1.x.y"),
     ("cilium-fullwidth-digits", _set("kubernetes.ciliumVersion", "\uff11.20.0"), "kubernetes.ciliumVersion", "x.y.z"),
+    # containerd 1.x is what Kubernetes stops supporting; the Docker revision is part of the pin.
+    ("containerd-1x", _set("kubernetes.containerdVersion", "1.7.28-1"), "kubernetes.containerdVersion", "containerd.io 2.x"),
+    ("containerd-no-revision", _set("kubernetes.containerdVersion", "2.2.1"), "kubernetes.containerdVersion", "x.y.z-n"),
+    ("resize-batch-zero", _set("workers.resizeBatchSize", 0), "workers.resizeBatchSize", "a number of workers resized at once"),
+    ("resize-batch-string", _set("workers.resizeBatchSize", "2"), "workers.resizeBatchSize", "int"),
     ("archive-id-newline", _set("router.vyosImage", {"archiveId": "113300000001\n"}), "router.vyosImage.archiveId", "12-digit"),
     ("node-name-newline", _set("workers.nodes", {"worker-1\n": 11, "worker-2": 12}), 'workers.nodes["worker-1\\n"]', "DNS label"),
     ("ssh-user-newline", _set("ssh", {"user": "ubuntu\n"}), "ssh.user", "Unix user name"),

@@ -27,7 +27,7 @@ from cryptography.x509.oid import NameOID
 
 from components.config import PROJECT
 from components.mocking import fake_random_bytes
-from components.render.keepalived import check_script
+from components.render.keepalived import check_script, notify_script
 from components.render.secrets import fill
 from components.render.wireguard import ClusterPeer, public_key, venue_conf
 
@@ -148,7 +148,11 @@ def test_keepalived_moves_the_vip_within_4s_and_keeps_it_there(dev_run, tls_cert
             (workdir / f"{lb}-haproxy.cfg").write_text(artifact(dev_run, f"haproxy/{lb}/haproxy.cfg"))
             lab.start(lb, "haproxy", "-db", "-f", str(workdir / f"{lb}-haproxy.cfg"), log=f"{lb}-haproxy.log")
             conf = etc / f"{lb}.conf"
-            conf.write_text(artifact(dev_run, f"keepalived/{lb}/keepalived.conf"))
+            # each daemon records its VRRP state in a file of its own (on a VM: /run/contest-k8s/vrrp-state, the resize gate's)
+            (etc / f"notify-{lb}.sh").write_text(notify_script(str(workdir / f"{lb}-vrrp" / "state")))
+            (etc / f"notify-{lb}.sh").chmod(0o755)
+            conf.write_text(artifact(dev_run, f"keepalived/{lb}/keepalived.conf").replace(
+                '"/etc/keepalived/notify_state.sh"', f'"/etc/keepalived/notify-{lb}.sh"'))
             start_keepalived(lb)
 
         def holds_vip(lb):
@@ -157,6 +161,13 @@ def test_keepalived_moves_the_vip_within_4s_and_keeps_it_there(dev_run, tls_cert
         elected = wait_for(lambda: holds_vip("lb-1"), 15)
         assert elected is not None, (workdir / "lb-1-keepalived-1.log").read_text()
         assert not holds_vip("lb-2")
+
+        def vrrp_state(lb):
+            path = workdir / f"{lb}-vrrp" / "state"
+            return path.read_text().strip() if path.exists() else None
+
+        assert wait_for(lambda: (vrrp_state("lb-1"), vrrp_state("lb-2")) == ("MASTER", "BACKUP"), 5) is not None, \
+            "the notify script records what the resize gate waits for"
         client = probe(lab, "client", vip, 8.0, workdir / "probe.out")
         time.sleep(1.0)
         # lb-1's keepalived crashes: both processes are killed, no goodbye advertisement is sent
@@ -172,6 +183,7 @@ def test_keepalived_moves_the_vip_within_4s_and_keeps_it_there(dev_run, tls_cert
         # lb-1 comes back, with the higher priority: the VIP must stay on lb-2
         start_keepalived("lb-1", attempt=2)
         back = wait_for(lambda: "Entering BACKUP STATE" in (workdir / "lb-1-keepalived-2.log").read_text(), 15)
+        settled = wait_for(lambda: (vrrp_state("lb-1"), vrrp_state("lb-2")) == ("BACKUP", "MASTER"), 5)
         stayed = []
         for _ in range(8):
             time.sleep(0.5)
@@ -183,6 +195,7 @@ def test_keepalived_moves_the_vip_within_4s_and_keeps_it_there(dev_run, tls_cert
     assert moved <= 4.0, f"VIP took {moved:.2f}s to move"
     assert not [r for _, r in tail if r.startswith("ERR")], tail
     assert back is not None and all(stayed), "the returning lb-1 took the VIP back"
+    assert settled is not None, "lb-1 came back as BACKUP: the state its resize gate accepts"
 
 
 @pytest.fixture(scope="module")

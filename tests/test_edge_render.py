@@ -12,7 +12,7 @@ import yaml
 
 from components.config import PROJECT
 from components.mocking import fake_random_bytes
-from components.render.keepalived import check_script
+from components.render.keepalived import check_script, notify_script
 from components.render.vyos import REJECTED
 from components.render.wireguard import ClusterPeer, public_key, venue_conf
 
@@ -68,7 +68,7 @@ def test_every_keepalived_conf_passes_keepalived_t(stack_runs, stack):
     assert len(configs) == 2
     for path, text in configs:
         assert "nopreempt" in text and "unicast_peer" in text and "auth" not in text
-        ok, output = tools.keepalived_check(filled(text), ("ens3",), {"check_haproxy.sh": check_script()})
+        ok, output = tools.keepalived_check(filled(text), ("ens3",), {"check_haproxy.sh": check_script(), "notify_state.sh": notify_script()})
         assert ok, f"{path}: {output}"
 
 

@@ -226,7 +226,7 @@ def test_adding_worker_4_changes_no_existing_node_resource(stack_runs, tmp_path)
     assert set(old) <= set(new)
     added = {after.by_urn(u).name for u in set(new) - set(old)}
     assert added == {"worker-4-day-one", "worker-4", "worker-4-boot", "worker-4-data", "worker-4-host-key", "worker-4-sudo", "worker-4-ssh-keys", "worker-4-join-token", "worker-4-prepare", "worker-4-join-ticket",
-                     "worker-4-join", "worker-4-membership", "worker-4-upgrade"}
+                     "worker-4-join", "worker-4-membership", "worker-4-upgrade", "worker-4-drain", "worker-4-size", "worker-4-ready"}
     assert " neighbor 10.1.0.14 peer-group METALLB\n" in after.named("router-bgp", "Command").inputs["stdin"]
 
 
@@ -243,7 +243,8 @@ def test_removing_a_worker_drains_and_deletes_the_node_before_the_vm(stack_runs,
     removed = set(_graph_inputs(before)) - set(_graph_inputs(after))
     order = deletion_order(before, removed)
     assert set(order) == {"worker-3-day-one", "worker-3", "worker-3-boot", "worker-3-data", "worker-3-host-key", "worker-3-sudo", "worker-3-ssh-keys", "worker-3-join-token", "worker-3-prepare", "worker-3-join-ticket",
-                          "worker-3-join", "worker-3-membership", "worker-3-upgrade"}
+                          "worker-3-join", "worker-3-membership", "worker-3-upgrade", "worker-3-drain", "worker-3-size", "worker-3-ready"}
+    assert order.index("worker-3-size") < order.index("worker-3"), "the size goes with its VM, and deletes nothing itself"
     assert order.index("worker-3-membership") < order.index("worker-3-join") < order.index("worker-3-prepare") < order.index("worker-3")
     assert order.index("worker-3") < order.index("worker-3-boot")
     membership = before.named("worker-3-membership", "Command")
@@ -301,11 +302,66 @@ def test_every_host_is_reached_the_right_way(stack_runs):
     assert run.named("cp-1-prepare", "Command").inputs["create"].endswith('sudo bash "$f"; rc=$?; rm -f "$f"; exit $rc')
 
 
-def test_resizing_nodes_changes_only_their_servers(stack_runs, tmp_path):
+def test_resizing_nodes_changes_only_their_sizes_drains_and_gates(stack_runs, tmp_path):
+    """The Server keeps the size it was made with (create-only); its ServerSize, drain and gate carry the new one."""
     before = stack_runs["prd"]
     after = run_stack("prd", write_stack(tmp_path, "prd", lambda c: c[K + "workers"]["size"].update(cpu=12, memoryGb=48)))
     old, new = _graph_inputs(before), _graph_inputs(after)
-    assert {before.by_urn(u).name for u in old if old[u] != new[u]} == {"worker-1", "worker-2", "worker-3"}
+    changed = {before.by_urn(u).name for u in old if old[u] != new[u]}
+    workers = ("worker-1", "worker-2", "worker-3")
+    assert changed == {f"{w}-{step}" for w in workers for step in ("drain", "size", "ready")} | set(workers)
+    from components.sakura.server import ServerType
+    for w in workers:
+        server = after.named(w, "sakura:Server")
+        assert not ServerType(None).diff(old[server.urn], server.inputs).changed, "cpu/memoryGb are create-only"
+        assert after.named(f"{w}-size", "sakura:ServerSize").inputs["cpu"] == 12
+        assert "# wanted: 12 vCPU, 48 GB" in after.named(f"{w}-drain", "Command").inputs["stdin"]
+        assert after.named(f"{w}-drain", "Command").inputs["triggers"] == old[after.named(f"{w}-drain", "Command").urn]["triggers"]
+
+
+# --------------------------------------------------------------------------- size changes
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_every_size_change_waits_for_the_gate_before_it(tmp_path, batch):
+    """drain -> size -> gate, node after node: cp-2's size waits for cp-1's gate (Ready, etcd healthy), lb-2's for
+    lb-1's (HAProxy, VRRP), workers batch after batch. Nothing of day one waits for any of it."""
+    run = run_stack("prd", write_stack(tmp_path, "prd", lambda c: c[K + "workers"].update(resizeBatchSize=batch)))
+    graph = Graph(run)
+    workers = [["worker-1"], ["worker-2"], ["worker-3"]] if batch == 1 else [["worker-1", "worker-2"], ["worker-3"]]
+    for chain in ([["cp-1"], ["cp-2"], ["cp-3"]], [["lb-1"], ["lb-2"]], workers):
+        for group in chain:
+            for node in group:
+                assert graph.direct(f"{node}-size", f"{node}-drain") and graph.direct(f"{node}-ready", f"{node}-size"), node
+                assert graph.direct(f"{node}-size", node), "the size is its VM's"
+        for earlier, later in zip(chain, chain[1:]):
+            for a in earlier:
+                for b in later:
+                    assert graph.direct(f"{b}-size", f"{a}-ready") and graph.direct(f"{b}-drain", f"{a}-ready"), (a, b)
+        for group in chain:
+            for a in group:
+                for b in group:
+                    assert a == b or not graph.reaches(f"{a}-size", f"{b}-ready"), "a batch goes together"
+    assert not [n for n in ("cp-1", "lb-1", "worker-1") if graph.reaches(f"{n}-size", "cp-1-ready") and n != "cp-1"]
+    # Day one is not slowed down: no VM, preparation, join or setup waits for a size, drain or gate.
+    steps = {r.urn for r in run.resources if r.name.endswith(("-size", "-drain", "-ready"))}
+    for r in run.resources:
+        if r.urn in steps:
+            continue
+        seen, stack = set(), [r.urn]
+        while stack:
+            for dep in graph.deps.get(stack.pop(), ()):
+                assert dep not in steps, (r.name, run.by_urn(dep).name)
+                if dep not in seen:
+                    seen.add(dep)
+                    stack.append(dep)
+    # What each gate waits for.
+    cp = run.artifact("scripts/cp-2/resize-gate.sh")
+    assert "kubectl get node cp-2" in cp and "etcdctl endpoint health --cluster" in cp and "kubectl uncordon cp-2" in cp
+    assert "etcdctl" not in run.artifact("scripts/worker-1/resize-gate.sh")
+    lb = run.artifact("scripts/lb-2/resize-gate.sh")
+    assert "http://127.0.0.1:8404/healthz" in lb and "MASTER|BACKUP" in lb
+    assert "stdin" in run.named("worker-1-drain", "Command").secret_inputs, "a worker drains with the admin kubeconfig"
 
 
 def test_replacing_a_vm_re_runs_everything_on_it(stack_runs):

@@ -36,9 +36,13 @@ def test_a_bandwidth_change_previews_one_update(stack_runs, tmp_path):
     assert result.names("update") == {"router-switch"} and not result.names("replace")
 
 
-def test_a_resize_previews_the_servers_and_nothing_downstream(stack_runs, tmp_path):
-    result = _preview(stack_runs, tmp_path, "dev", lambda c: c[K + "workers"]["size"].update(cpu=12, memoryGb=48))
-    assert result.names("update") == {"worker-1", "worker-2", "worker-3"} and not result.names("replace")
+@pytest.mark.parametrize("role, nodes", [("workers", ("worker-1", "worker-2", "worker-3")), ("controlPlanes", ("cp-1", "cp-2", "cp-3")),
+                                         ("apiLoadBalancer", ("lb-1", "lb-2"))])
+def test_a_resize_previews_the_sizes_and_their_drains_and_gates_only(stack_runs, tmp_path, role, nodes):
+    """The servers keep the size they were made with; each node's ServerSize, drain and gate update, nothing else."""
+    result = _preview(stack_runs, tmp_path, "dev", lambda c: c[K + role]["size"].update(cpu=12, memoryGb=48))
+    assert result.names("update") == {f"{n}-{step}" for n in nodes for step in ("drain", "size", "ready")}
+    assert not result.names("replace") and not result.names("create") and not result.names("delete")
 
 
 def test_an_added_operator_key_updates_one_command_per_vm(stack_runs, tmp_path):
@@ -60,7 +64,8 @@ def test_a_code_change_that_adds_a_tag_or_a_description_updates_only_the_sakura_
         **original(self, name, description + " (v2)"), "tags": [*self.tags, "team=infra"]})
     result = preview(stack_runs["dev"], loaded, raw, secret_keys)
     _kept(result)
-    sakura = {r.name for r in stack_runs["dev"].resources if r.type.startswith("contest-k8s:sakura:") and r.type != "contest-k8s:sakura:SshKey"}
+    sakura = {r.name for r in stack_runs["dev"].resources if r.type.startswith("contest-k8s:sakura:")
+              and r.type not in ("contest-k8s:sakura:SshKey", "contest-k8s:sakura:ServerSize")}  # a size has no tags
     assert result.names("update") == sakura and not result.names("replace")
 
 

@@ -49,7 +49,13 @@ def test_layers_switched_off_stop_after_the_vms(program, tmp_path):
     run = program("dev", path)
     assert {r.type.rsplit(":", 1)[-1] for r in run.resources} == {
         "contest-k8s", "DayOneSettings", "RandomId", "ClusterMachines", "RouterSwitch", "Switch", "SshKey", "PacketFilter", "Disk", "Server",
-        "PrivateKey", "RandomPassword"}
+        "ServerSize", "PrivateKey", "RandomPassword"}
+    # With no layer to drain and gate them, sizes chain directly: one VM of a role at a time, never two at once.
+    size_deps = {r.name: {run.by_urn(u).name for u in r.depends_on if run.by_urn(u).type.endswith("ServerSize")}
+                 for r in run.of_type("sakura:ServerSize")}
+    assert size_deps == {"router-size": set(), "lb-1-size": set(), "lb-2-size": {"lb-1-size"}, "cp-1-size": set(),
+                         "cp-2-size": {"cp-1-size"}, "cp-3-size": {"cp-2-size"}, "worker-1-size": set(), "worker-2-size": {"worker-1-size"},
+                         "worker-3-size": {"worker-2-size"}}
     assert [a.path for a, _ in run.artifacts] == ["firewall/nodes.nft", "sakura/inventory.json", "sakura/packet-filters.json", "topology.svg"]  # the VMs and their picture
     assert set(run.outputs) == {"routerBlock", "nodes", "sshPrivateKey"}
 
@@ -60,5 +66,9 @@ def test_api_endpoint_without_the_edge_layer(program, tmp_path):
     path = write_stack(tmp_path, "dev", lambda c: c.update({"contest-k8s:layers": {"edge": False, "kubernetes": False}}))
     run = program("dev", path)
     commands = sorted(r.name for r in run.of_type("remote:Command"))
-    assert commands == ["lb-1-api-lb", "lb-1-host-key", "lb-1-ssh-keys", "lb-1-sudo", "lb-2-api-lb", "lb-2-host-key", "lb-2-ssh-keys",
-                        "lb-2-sudo"]
+    assert commands == ["lb-1-api-lb", "lb-1-drain", "lb-1-host-key", "lb-1-ready", "lb-1-ssh-keys", "lb-1-sudo", "lb-2-api-lb",
+                        "lb-2-drain", "lb-2-host-key", "lb-2-ready", "lb-2-ssh-keys", "lb-2-sudo"]
+    names = {r.urn: r.name for r in run.resources}
+    deps = {r.name: {names[u] for u in r.depends_on} for r in run.resources if r.name.startswith(("lb-", "cp-")) and r.custom}
+    assert "lb-1-ready" in deps["lb-2-size"] and "lb-1-ready" in deps["lb-2-drain"] and "lb-2-drain" in deps["lb-2-size"]
+    assert "cp-1-size" in deps["cp-2-size"], "the kubernetes layer is off: control-plane sizes chain directly"

@@ -21,6 +21,7 @@ from components.sakura.disk import DiskType
 from components.sakura.provider import PREVIOUS_ID_TAG, MissingCredentials, OwnedElsewhere, ProviderConfig, SakuraResourceType
 from components.sakura.router_switch import RouterSwitchType
 from components.sakura.server import ServerType
+from components.sakura.server_size import ServerSizeType
 from components.sakura.ssh_key import SshKeyType
 from components.sakura.switch import SwitchType
 
@@ -230,25 +231,83 @@ def test_server_create_attaches_disks_in_order_and_powers_on(fake):
     assert server["HostName"] == "worker-1"
 
 
-def test_server_plan_change_follows_previous_id(fake):
-    provider = kind(ServerType, fake)
-    server_id, outs = provider.create(make_server_inputs(fake))
-    bigger = {**outs, "cpu": 8, "memoryGb": 32}
-    diff = provider.diff(outs, bigger)
+def make_sized_server(fake, **inputs):
+    """A server and its size resource, created as the program creates them (the size's create changes nothing)."""
+    servers, sizes = kind(ServerType, fake), kind(ServerSizeType, fake)
+    server_inputs = make_server_inputs(fake, **inputs)
+    server_id, server = servers.create(server_inputs)
+    size_inputs = {"zone": ZONE, "serverId": server_id, "liveIdHint": server["sakuraId"], "cpu": server["cpu"], "memoryGb": server["memoryGb"]}
+    size_id, size = sizes.create(size_inputs)
+    return servers, server_id, server, sizes, size_id, size
+
+
+def test_a_size_create_changes_nothing_when_the_vm_has_that_size(fake):
+    calls = len(fake.log)
+    _, server_id, _, _, _, size = make_sized_server(fake)
+    after_server = [c for c in fake.log[calls:] if c[0] != "GET"]
+    assert size["sakuraId"] == server_id and size["instanceStatus"] == "up"
+    calls = len(fake.log)
+    kind(ServerSizeType, fake).create({**size, "sakuraId": None})
+    assert [c for c in fake.log[calls:] if c[0] != "GET"] == [], "day one: one GET, no power request, no plan change"
+    assert after_server
+
+
+def test_server_size_change_follows_previous_id(fake):
+    servers, server_id, server, sizes, size_id, size = make_sized_server(fake)
+    bigger = {**size, "cpu": 8, "memoryGb": 32}
+    diff = sizes.diff(size, bigger)
     assert diff.updates == ("cpu", "memoryGb") and diff.replaces == ()
-    updated = provider.update(server_id, outs, bigger)
+    assert not servers.diff(server, {**server, "cpu": 8, "memoryGb": 32}).changed, "the server keeps the size it was made with"
+    updated = sizes.update(size_id, size, bigger)
     new_id = updated["sakuraId"]
     assert new_id != server_id and fake.count("server") == 1
-    server = fake.objects(ZONE, "server")[new_id]
-    assert PREVIOUS_ID_TAG + server_id in server["Tags"] and server["Instance"]["Status"] == "up"
-    assert server["ServerPlan"]["CPU"] == 8
-    read = provider.read(server_id, outs)  # old state, old ID: found through the tag
+    live = fake.objects(ZONE, "server")[new_id]
+    assert PREVIOUS_ID_TAG + server_id in live["Tags"] and live["Instance"]["Status"] == "up"
+    assert live["ServerPlan"]["CPU"] == 8 and updated["cpu"] == 8
+    read = servers.read(server_id, server)  # the server's state still holds the old ID: found through the tag
     assert read["sakuraId"] == new_id and read["cpu"] == 8
-    # a later metadata update keeps the @previous-id tag, so the chain survives
-    provider.update(server_id, updated, {**updated, "name": "worker-1-renamed"})
+    # a later metadata update of the server keeps the @previous-id tag, so the chain survives
+    servers.update(server_id, server, {**server, "name": "worker-1-renamed"})
     assert PREVIOUS_ID_TAG + server_id in fake.objects(ZONE, "server")[new_id]["Tags"]
-    provider.delete(server_id, {**updated, "sakuraId": server_id})
+    assert sizes.read(size_id, updated)["memoryGb"] == 32
+    servers.delete(server_id, server)
     assert fake.count("server") == 0
+
+
+def test_repeated_resizes_keep_two_previous_ids_and_the_first_id_always_finds_the_vm(fake):
+    """However many size changes, the VM carries at most two `@previous-id` tags: the one before the last change and the
+    first ID (the server's Pulumi ID), so a server state from any time still finds its VM."""
+    servers, server_id, server, sizes, size_id, size = make_sized_server(fake)
+    states = [server]
+    for cpu, memory in ((8, 32), (6, 16), (4, 8), (12, 48), (2, 4)):
+        size = sizes.update(size_id, size, {**size, "cpu": cpu, "memoryGb": memory})
+        states.append(servers.read(server_id, states[-1]))
+    live = fake.objects(ZONE, "server")[size["sakuraId"]]
+    previous = sorted(t for t in live["Tags"] if t.startswith(PREVIOUS_ID_TAG))
+    assert len(previous) == 2 and PREVIOUS_ID_TAG + server_id in previous and len(live["Tags"]) <= 10
+    assert live["ServerPlan"] == {"CPU": 2, "MemoryMB": 4096, "Commitment": "standard"}
+    for state in states:  # each a server state saved at some point: the live VM is found from each
+        assert servers.read(server_id, state)["sakuraId"] == size["sakuraId"]
+    servers.update(server_id, server, {**server, "description": "found from its first ID"})
+    assert fake.objects(ZONE, "server")[size["sakuraId"]]["Description"] == "found from its first ID"
+
+
+def test_a_resize_of_a_vm_with_too_many_tags_fails_before_it_is_shut_down(fake):
+    servers, server_id, server, sizes, size_id, size = make_sized_server(fake)
+    fake.objects(ZONE, "server")[server_id]["Tags"] += [f"extra={i}" for i in range(5)]  # added outside Pulumi
+    assert len(fake.objects(ZONE, "server")[server_id]["Tags"]) == 10
+    with pytest.raises(ValueError, match="nothing was changed"):
+        sizes.update(size_id, size, {**size, "cpu": 8, "memoryGb": 32})
+    assert fake.objects(ZONE, "server")[server_id]["Instance"]["Status"] == "up" and not _power_requests(fake)
+    with pytest.raises(ValueError, match="are kept for @previous-id"):
+        servers.update(server_id, server, {**server, "tags": server["tags"] + [f"extra={i}" for i in range(5)]})
+
+
+def test_a_resize_leaves_a_stopped_vm_stopped(fake):
+    servers, server_id, server, sizes, size_id, size = make_sized_server(fake)
+    servers._power_off(servers.client(server), server_id)
+    updated = sizes.update(size_id, size, {**size, "cpu": 8, "memoryGb": 32})
+    assert fake.objects(ZONE, "server")[updated["sakuraId"]]["Instance"]["Status"] == "down" and updated["instanceStatus"] == "down"
 
 
 def test_a_metadata_update_leaves_a_stopped_vm_stopped(fake):
@@ -299,10 +358,11 @@ def test_a_preview_of_an_update_keeps_what_the_update_cannot_change(fake):
         [router[k] for k in ("switchId", "networkAddress", "gateway", "firstUsable", "lastUsable")]
     tagged = routers.preview_update(router, {**router, "tags": router["tags"] + ["x=y"], "sakuraId": None})
     assert tagged["sakuraId"] == router["sakuraId"]
-    servers = kind(ServerType, fake)
-    _, server = servers.create(make_server_inputs(fake))
+    servers, _, server, sizes, _, size = make_sized_server(fake)
     assert servers.preview_update(server, {**server, "description": "x"})["sakuraId"] == server["sakuraId"]
-    assert servers.preview_update(server, {**server, "cpu": 8, "memoryGb": 32})["sakuraId"] == UNKNOWN
+    assert servers.preview_update(server, {**server, "cpu": 8, "memoryGb": 32})["cpu"] == server["cpu"], "made with that size"
+    assert sizes.preview_update(size, {**size, "cpu": 8, "memoryGb": 32})["sakuraId"] == UNKNOWN, "a plan change gives a new ID"
+    assert sizes.preview_update(size, dict(size))["sakuraId"] == size["sakuraId"]
     created = servers.preview_create({**server, "name": "new", "sakuraId": None})
     assert created["sakuraId"] == UNKNOWN and created["name"] == "new"
 
@@ -496,17 +556,16 @@ def _power_requests(fake):
 
 
 def test_plan_change_shuts_the_guest_down_cleanly_first(fake):
-    provider = kind(ServerType, fake)
-    server_id, outs = provider.create(make_server_inputs(fake))
-    provider.update(server_id, outs, {**outs, "cpu": 8, "memoryGb": 32})
+    _, _, _, sizes, size_id, size = make_sized_server(fake)
+    sizes.update(size_id, size, {**size, "cpu": 8, "memoryGb": 32})
     assert [body for _, body in _power_requests(fake)] == [None], "an ACPI shutdown, not a forced one"
 
 
 def test_a_guest_that_ignores_acpi_is_forced_after_the_grace_time(fake):
     fake.faults.acpi_ignored = True
-    provider = kind(ServerType, fake, settings=dataclasses.replace(FAST, shutdown_timeout=0.2))
-    server_id, outs = provider.create(make_server_inputs(fake))
-    updated = provider.update(server_id, outs, {**outs, "cpu": 8, "memoryGb": 32})
+    _, _, _, _, size_id, size = make_sized_server(fake)
+    sizes = kind(ServerSizeType, fake, settings=dataclasses.replace(FAST, shutdown_timeout=0.2))
+    updated = sizes.update(size_id, size, {**size, "cpu": 8, "memoryGb": 32})
     assert [body for _, body in _power_requests(fake)] == [None, {"Force": True}]
     assert fake.objects(ZONE, "server")[updated["sakuraId"]]["Instance"]["Status"] == "up"
 
@@ -514,15 +573,14 @@ def test_a_guest_that_ignores_acpi_is_forced_after_the_grace_time(fake):
 @pytest.mark.parametrize("resource", ["server", "internet"])
 def test_an_id_changing_put_that_loses_its_answer_is_not_repeated(fake, resource):
     if resource == "server":
-        provider = kind(ServerType, fake)
-        created_id, outs = provider.create(make_server_inputs(fake))
+        _, created_id, _, provider, size_id, outs = make_sized_server(fake)
         change, pattern = {"cpu": 8, "memoryGb": 32}, "PUT server/*/plan"
     else:
         provider = kind(RouterSwitchType, fake)
         created_id, outs = provider.create(base(fake, "router-switch", prefixLength=27, bandwidthMbps=100))
         change, pattern = {"bandwidthMbps": 250}, "PUT internet/*/bandwidth"
     fake.faults.after_effect[pattern] = ["timeout"]
-    updated = provider.update(created_id, outs, {**outs, **change})
+    updated = provider.update(size_id if resource == "server" else created_id, outs, {**outs, **change})
     changes = [p for m, p in fake.log if m == "PUT" and p.endswith(("/plan", "/bandwidth"))]
     assert len(changes) == 1, changes
     assert updated["sakuraId"] != created_id and fake.count(resource) == 1

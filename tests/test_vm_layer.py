@@ -91,12 +91,16 @@ def test_node_resources_depend_only_on_what_they_use(stack_runs):
         assert {run.by_urn(u).name for u in server.depends_on} == {f"{worker}-boot", f"{worker}-data", "private-switch", "state-owner"}
 
 
-def test_control_planes_and_load_balancers_change_one_at_a_time(stack_runs):
-    """A size change power-cycles VMs; never all of etcd's members, nor both ends of the VIP, at once."""
+def test_every_vm_is_created_at_once_and_sized_by_its_own_resource(stack_runs):
+    """Day one makes every VM at the same time: no Server waits for another. A later size change is the
+    ServerSize's, which the layers chain (tests/test_kubernetes_layer.py: each waits for the gate before it)."""
     run = stack_runs["prd"]
-    deps = {n: {run.by_urn(u).name for u in run.named(n, "sakura:Server").depends_on} for n in ("cp-1", "cp-2", "cp-3", "lb-1", "lb-2")}
-    assert "cp-1" in deps["cp-2"] and "cp-2" in deps["cp-3"] and "lb-1" in deps["lb-2"]
-    assert not {"cp-2", "cp-3"} & deps["cp-1"] and "lb-2" not in deps["lb-1"]
+    servers = {r.urn for r in run.of_type("sakura:Server")}
+    assert len(servers) == 9
+    for server in run.of_type("sakura:Server"):
+        assert not servers & set(server.depends_on), server.name
+        size = run.named(f"{server.name}-size", "sakura:ServerSize")
+        assert size.inputs["serverId"] == server.id and (size.inputs["cpu"], size.inputs["memoryGb"]) == (server.inputs["cpu"], server.inputs["memoryGb"])
 
 
 def _create_vm_layer(run: ProgramRun, fake: FakeSakura, image) -> dict[str, dict]:

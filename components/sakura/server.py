@@ -1,7 +1,11 @@
 """A VM: NICs in order, its disks attached in order, powered on and waited for.
 
-A plan change (CPU, memory) gives the server a new ID, which `sakuraId` follows; its Pulumi ID stays
-the first one, so nothing keyed on it changes. The host name is set by disk edit at creation and sent
+The size (CPU, memory) is what the VM is made with: a later size change is not an update of the
+server but of its `ServerSize` (server_size.py), so the layers can put a drain before it and a
+readiness gate after it without chaining the servers themselves (which would also chain their
+creation on day one). A plan change gives the server a new ID on Sakura's side; its Pulumi ID stays
+the first one, so nothing keyed on it changes, and that first ID always stays reachable through the
+`@previous-id` tags (see server_size.py). The host name is set by disk edit at creation and sent
 once; an in-place update never powers on a VM that an operator had stopped.
 """
 
@@ -20,16 +24,10 @@ class ServerType(SakuraResourceType):
     token = f"{PACKAGE}:sakura:Server"
     resource, envelope, list_key = "server", "Server", "Servers"
     replace_keys = ("zone", "nics", "interfaceDriver")
-    update_keys = ("name", "description", "tags", "cpu", "memoryGb", "diskIds", "packetFilterIds")
-    create_only_keys = ("hostName", "cdromId")
+    update_keys = ("name", "description", "tags", "diskIds", "packetFilterIds")
+    # cpu/memoryGb: the size the VM was made with; ServerSize changes it later (after a drain, before a gate).
+    create_only_keys = ("hostName", "cdromId", "cpu", "memoryGb")
     computed_keys = ("sakuraId", "macAddresses", "instanceStatus")
-
-    def changed_by_update(self, state: dict, news: dict) -> tuple[str, ...]:
-        return ("sakuraId",) if self._plan_changed(state, news) else ()
-
-    @staticmethod
-    def _plan_changed(state: dict, news: dict) -> bool:
-        return (state.get("cpu"), state.get("memoryGb")) != (news.get("cpu"), news.get("memoryGb"))
 
     def create(self, news: dict) -> tuple[str, dict]:
         c = self.client(news)
@@ -82,6 +80,11 @@ class ServerType(SakuraResourceType):
                 c.delete(f"disk/{disk_id}/to/server")
             c.put(f"disk/{disk_id}/to/server/{server_id}")
 
+    def live_server(self, c: SakuraClient, id_: str, state: dict) -> Optional[dict]:
+        """The VM, from the live ID this state last saw, else from its Pulumi ID (the first ID), which every
+        plan change keeps tagged as `@previous-id` (a ServerSize may have changed the ID since)."""
+        return self.live(c, state.get("sakuraId") or id_) or (self.live(c, id_) if id_ and id_ != state.get("sakuraId") else None)
+
     def _power(self, c: SakuraClient, method: str, server_id: str, body: Optional[dict] = None) -> None:
         """Issue a power request; `still_creating` is retried, `conflict` means it is already so."""
         c.wait_until(f"server {server_id} to accept power {method}", lambda: self._try_power(c, method, server_id, body), bool)
@@ -115,7 +118,7 @@ class ServerType(SakuraResourceType):
             c.wait_until(f"server {server_id} down", status, lambda s: s == "down")
 
     def read(self, id_: str, state: dict) -> Optional[dict]:
-        server = self.live(self.client(state), state.get("sakuraId", id_))
+        server = self.live_server(self.client(state), id_, state)
         if server is None:
             return None
         plan = server.get("ServerPlan") or {}
@@ -127,29 +130,24 @@ class ServerType(SakuraResourceType):
 
     def update(self, id_: str, state: dict, news: dict) -> dict:
         c = self.client(news)
-        server = self.live(c, state["sakuraId"])
+        self.tags_for(news)  # too many tags fails here, before the VM is touched
+        server = self.live_server(c, id_, state)
         if server is None:
-            raise self.gone(c, state["sakuraId"])
+            raise self.gone(c, state.get("sakuraId") or id_)
         server_id = str(server["ID"])
         was_up = (server.get("Instance") or {}).get("Status") == "up"
-        keep = self.keep_previous_ids(server)
-        plan_changed = self._plan_changed(state, news)
+        keep = self.keep_previous_ids(server)  # as the last plan change left them (see server_size.py)
         disks_changed = list(state.get("diskIds") or []) != list(news.get("diskIds") or [])
-        if plan_changed or disks_changed:
-            self._power_off(c, server_id)
         if disks_changed:
             # Everything off, then on in the planned order: the first disk is the one the VM boots from.
+            self._power_off(c, server_id)
             for disk in server.get("Disks") or []:
                 c.delete(f"disk/{disk['ID']}/to/server")
             self._attach_disks(c, server_id, news.get("diskIds") or [])
-        if plan_changed:
-            keep = self.keep_previous_ids(server, server_id)
-            self.put_metadata(c, server_id, news, keep)
-            server_id = self.change_with_new_id(c, server_id, f"server/{server_id}/plan", self._plan(news))
         self.put_metadata(c, server_id, news, keep)
         if list(state.get("packetFilterIds") or []) != list(news.get("packetFilterIds") or []):
             self._filter_nics(c, c.get(f"server/{server_id}")["Server"], news.get("packetFilterIds") or [])
-        if was_up and (plan_changed or disks_changed):
+        if was_up and disks_changed:
             server = self._power_on(c, server_id)
         else:
             server = c.get(f"server/{server_id}")["Server"]
@@ -157,7 +155,7 @@ class ServerType(SakuraResourceType):
 
     def delete(self, id_: str, state: dict) -> None:
         c = self.client(state)
-        server = self.live(c, state.get("sakuraId", id_))
+        server = self.live_server(c, id_, state)
         if server is None:
             return
         self._power_off(c, str(server["ID"]))
