@@ -100,3 +100,16 @@ def require_tools(*tools: str) -> None:
 def require_root() -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root to create network namespaces (CI runs as root)")
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory):
+    """etcd and kube-apiserver v1.36.3 on 127.0.0.1 (tests/control_plane.py), shared by the tests that need one."""
+    from .control_plane import ControlPlane, missing_tools
+
+    missing = missing_tools()
+    if missing:
+        pytest.skip(f"needs .tools/bin/{missing[0]}: run scripts/toolchain.sh kubernetes")
+    plane = ControlPlane(tmp_path_factory.mktemp("control-plane")).start()
+    yield plane
+    plane.stop()
