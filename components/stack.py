@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pulumi
 import pulumi_random as random
 import pulumi_tls as tls
@@ -20,6 +22,7 @@ from .remote import SshAccess
 from .resize import batches, chain_resizes
 from .render.topology import topology_dot
 from .sakura.provider import PACKAGE
+from .stack_file import peer_configs
 
 
 def config_from_pulumi() -> LoadedConfig:
@@ -27,7 +30,8 @@ def config_from_pulumi() -> LoadedConfig:
     raw = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     secret_keys = frozenset(runtime_config.get_config_secret_keys_env()) | frozenset(runtime_config._SECRET_KEYS.get())
     stack = pulumi.get_stack()
-    return load_config(raw, stack=stack, source=f"Pulumi.{stack}.yaml", secret_keys=secret_keys)
+    # Cluster peers' stack files sit beside this one in the project directory, where the engine runs the program.
+    return load_config(raw, stack=stack, source=f"Pulumi.{stack}.yaml", secret_keys=secret_keys, peers=peer_configs(Path.cwd()))
 
 
 def deploy() -> None:
