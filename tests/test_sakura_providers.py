@@ -660,7 +660,7 @@ def test_a_server_attaches_each_nic_s_filter_and_a_seed_before_its_first_boot(fa
     from components.sakura.seed_iso import SeedIsoType
 
     uploads = []
-    monkeypatch.setattr("components.sakura.seed_iso.ftps_upload", lambda server, name, stream: uploads.append((name, stream.read())))
+    monkeypatch.setattr("components.sakura.archive.ftps_upload", lambda server, name, stream: uploads.append((name, stream.read())))
     filter_id, _ = kind(PacketFilterType, fake).create(base(fake, "prd-router", expression=RULES))
     seed_id, seed = kind(SeedIsoType, fake).create(base(fake, "prd-router-seed", files={"user-data": "#cloud-config\n",
                                                                                           "meta-data": "instance-id: x\n"}))

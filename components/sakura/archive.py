@@ -15,7 +15,7 @@ import ftplib
 import hashlib
 import os
 import ssl
-from typing import BinaryIO, Optional
+from typing import BinaryIO, Callable, Optional
 
 import pulumi
 
@@ -42,7 +42,41 @@ def ftps_upload(server: dict, remote_name: str, stream: BinaryIO) -> None:
     ftp.quit()
 
 
-class ArchiveType(SakuraResourceType):
+class UploadedType(SakuraResourceType):
+    """What an archive and an ISO image share: made empty, filled over FTPS, then closed and waited for."""
+
+    def upload(self, news: dict, size_mb: int, remote_name: str, open_stream: Callable[[], BinaryIO]) -> str:
+        """The object's ID once its upload is done; a half-finished upload of an earlier run is taken over."""
+        c = self.client(news)
+        tags = self.tags_for(news)
+        found, ftp = self.find_tagged(c, tags), None
+        if found is None:
+            body = {self.envelope: {"Name": news["name"], "Description": news.get("description", ""), "Tags": tags, "SizeMB": size_mb}}
+            try:
+                answer = c.post(self.resource, body)
+                found, ftp = answer[self.envelope], answer["FTPServer"]
+            except AmbiguousRequest:
+                found = c.wait_until(f"{self.resource} after an unclear create", lambda: self.find_tagged(c, tags), bool)
+        object_id = str(found["ID"])
+        if found.get("Availability") == "uploading":
+            # New, or left half-uploaded by an earlier run: (re)open its FTP server and upload.
+            ftp = ftp or c.put(f"{self.resource}/{object_id}/ftp", {"ChangePassword": True})["FTPServer"]
+            with open_stream() as stream:
+                ftps_upload(ftp, remote_name, stream)
+            c.delete(f"{self.resource}/{object_id}/ftp")
+        c.wait_until(f"{self.resource} {object_id} available", lambda: c.get(f"{self.resource}/{object_id}")[self.envelope],
+                     lambda a: a.get("Availability") == "available", failed_availability)
+        return object_id
+
+    def read(self, id_: str, state: dict) -> Optional[dict]:
+        found = self.client(state).get_or_none(f"{self.resource}/{state.get('sakuraId', id_)}")
+        return state if found else None
+
+    def delete(self, id_: str, state: dict) -> None:
+        self.client(state).delete_if_exists(f"{self.resource}/{state.get('sakuraId', id_)}")
+
+
+class ArchiveType(UploadedType):
     token = f"{PACKAGE}:sakura:Archive"
     resource, envelope, list_key = "archive", "Archive", "Archives"
     replace_keys = ("zone", "sizeGb")
@@ -55,34 +89,8 @@ class ArchiveType(SakuraResourceType):
             raise FileNotFoundError(
                 f"image file {path} not found (paths are relative to the project root): it is needed once, to upload "
                 "the archive; after that pin the archive's ID in the stack file (router.vyosImage.archiveId)")
-        c = self.client(news)
-        tags = self.tags_for(news)
-        archive, ftp = self.find_tagged(c, tags), None
-        if archive is None:
-            body = {"Archive": {"Name": news["name"], "Description": news.get("description", ""), "Tags": tags,
-                                "SizeMB": int(news["sizeGb"]) * 1024}}
-            try:
-                answer = c.post("archive", body)
-                archive, ftp = answer["Archive"], answer["FTPServer"]
-            except AmbiguousRequest:
-                archive = c.wait_until("archive after an unclear create", lambda: self.find_tagged(c, tags), bool)
-        archive_id = str(archive["ID"])
-        if archive.get("Availability") == "uploading":
-            # New, or left half-uploaded by an earlier run: (re)open its FTP server and upload.
-            ftp = ftp or c.put(f"archive/{archive_id}/ftp", {"ChangePassword": True})["FTPServer"]
-            with open(path, "rb") as image:
-                ftps_upload(ftp, os.path.basename(path), image)
-            c.delete(f"archive/{archive_id}/ftp")
-        c.wait_until(f"archive {archive_id} available", lambda: c.get(f"archive/{archive_id}")["Archive"],
-                     lambda a: a.get("Availability") == "available", failed_availability)
+        archive_id = self.upload(news, int(news["sizeGb"]) * 1024, os.path.basename(path), lambda: open(path, "rb"))
         return archive_id, {**news, "sakuraId": archive_id, "fileSha256": file_sha256(path)}
-
-    def read(self, id_: str, state: dict) -> Optional[dict]:
-        found = self.client(state).get_or_none(f"archive/{state.get('sakuraId', id_)}")
-        return state if found else None
-
-    def delete(self, id_: str, state: dict) -> None:
-        self.client(state).delete_if_exists(f"archive/{state.get('sakuraId', id_)}")
 
 
 class Archive(pulumi.CustomResource):

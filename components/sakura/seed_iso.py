@@ -20,9 +20,8 @@ from typing import Optional
 import pulumi
 import pycdlib
 
-from .archive import ftps_upload
-from .client import AmbiguousRequest
-from .provider import PACKAGE, Common, SakuraResourceType, failed_availability
+from .archive import UploadedType
+from .provider import PACKAGE, Common
 
 SEED_LABEL = "cidata"
 ISO_SIZE_MB = 5 * 1024  # the smallest ISO image Sakura offers
@@ -45,38 +44,15 @@ def files_sha256(files: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
 
 
-class SeedIsoType(SakuraResourceType):
+class SeedIsoType(UploadedType):
     token = f"{PACKAGE}:sakura:SeedIso"
     resource, envelope, list_key = "cdrom", "CDROM", "CDROMs"
     create_only_keys = ("files",)
     computed_keys = ("sakuraId", "filesSha256")
 
     def create(self, news: dict) -> tuple[str, dict]:
-        c = self.client(news)
-        tags = self.tags_for(news)
-        cdrom, ftp = self.find_tagged(c, tags), None
-        if cdrom is None:
-            body = {"CDROM": {"Name": news["name"], "Description": news.get("description", ""), "Tags": tags, "SizeMB": ISO_SIZE_MB}}
-            try:
-                answer = c.post("cdrom", body)
-                cdrom, ftp = answer["CDROM"], answer["FTPServer"]
-            except AmbiguousRequest:
-                cdrom = c.wait_until("ISO image after an unclear create", lambda: self.find_tagged(c, tags), bool)
-        cdrom_id = str(cdrom["ID"])
-        if cdrom.get("Availability") == "uploading":
-            ftp = ftp or c.put(f"cdrom/{cdrom_id}/ftp", {"ChangePassword": True})["FTPServer"]
-            ftps_upload(ftp, "seed.iso", io.BytesIO(build_iso(news["files"])))
-            c.delete(f"cdrom/{cdrom_id}/ftp")
-        c.wait_until(f"ISO image {cdrom_id} available", lambda: c.get(f"cdrom/{cdrom_id}")["CDROM"],
-                     lambda a: a.get("Availability") == "available", failed_availability)
+        cdrom_id = self.upload(news, ISO_SIZE_MB, "seed.iso", lambda: io.BytesIO(build_iso(news["files"])))
         return cdrom_id, {**news, "sakuraId": cdrom_id, "filesSha256": files_sha256(news["files"])}
-
-    def read(self, id_: str, state: dict) -> Optional[dict]:
-        found = self.client(state).get_or_none(f"cdrom/{state.get('sakuraId', id_)}")
-        return state if found else None
-
-    def delete(self, id_: str, state: dict) -> None:
-        self.client(state).delete_if_exists(f"cdrom/{state.get('sakuraId', id_)}")
 
 
 class SeedIso(pulumi.CustomResource):
