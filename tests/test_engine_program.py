@@ -64,7 +64,7 @@ def test_preview_of_a_new_stack(tmp_path, stack):
 # --------------------------------------------------------------------------- the VM layer, up to destroy
 
 
-def test_vm_layer_up_no_spurious_diff_worker_4_and_destroy(tmp_path):
+def test_vm_layer_up_no_spurious_diff_secrets_worker_4_and_destroy(tmp_path):
     with FakeSakura(copy_seconds=0.05, power_seconds=0.05) as fake:
         project = program_project(tmp_path / "project", "dev", on_fake(fake))
         engine = engine_for(project, tmp_path / "engine")
@@ -78,6 +78,7 @@ def test_vm_layer_up_no_spurious_diff_worker_4_and_destroy(tmp_path):
 
         engine.run("preview", "--expect-no-changes", stack="dev", label="preview (no changes)")
         engine.run("refresh", "--yes", "--expect-no-changes", stack="dev", label="refresh (no changes)")
+        assert_secrets_only_ciphertext(engine, fake)
 
         write_config(project, "dev", lambda c: (on_fake(fake)(c), c[K + "workers"]["nodes"].update({"worker-4": 14})))
         planned = steps(engine.run("preview", "--json", stack="dev", label="preview worker-4").stdout)
@@ -151,19 +152,12 @@ def _plain_values(document) -> list[str]:
     return found
 
 
-def test_generated_secrets_are_only_ciphertext_in_state(tmp_path):
-    with FakeSakura(copy_seconds=0.02, power_seconds=0.02) as fake:
-        project = program_project(tmp_path / "project", "dev", on_fake(fake))
-        engine = engine_for(project, tmp_path / "engine")
-        engine.stack_init("dev")
-        engine.run("config", "set", "--secret", "sakuraAccessToken", fake.token, stack="dev", timed=False)
-        engine.run("config", "set", "--secret", "sakuraAccessTokenSecret", fake.secret, stack="dev", timed=False)
-        engine.run("up", "--yes", "--skip-preview", stack="dev", label="up")
-        exported = json.loads(engine.run("stack", "export", stack="dev", timed=False).stdout)
-        revealed = json.loads(engine.run("stack", "export", "--show-secrets", stack="dev", timed=False).stdout)
-        outputs = json.loads(engine.run("stack", "output", "--json", "--show-secrets", stack="dev", timed=False).stdout)
-        disk = fake.objects("is1b", "disk")
-        password = next(d["_edit"]["Password"] for d in disk.values() if d.get("_edit"))
+def assert_secrets_only_ciphertext(engine, fake: FakeSakura) -> None:
+    """The SSH key, the login password and the Sakura key are in the state, and only as ciphertext."""
+    exported = json.loads(engine.run("stack", "export", stack="dev", timed=False).stdout)
+    revealed = json.loads(engine.run("stack", "export", "--show-secrets", stack="dev", timed=False).stdout)
+    outputs = json.loads(engine.run("stack", "output", "--json", "--show-secrets", stack="dev", timed=False).stdout)
+    password = next(d["_edit"]["Password"] for d in fake.objects("is1b", "disk").values() if d.get("_edit"))
     secrets = {"SSH private key": outputs["sshPrivateKey"].splitlines()[1], "login password": password,
                "Sakura token secret": fake.secret}
     plain = "\n".join(_plain_values(exported))
@@ -171,6 +165,5 @@ def test_generated_secrets_are_only_ciphertext_in_state(tmp_path):
         assert value in json.dumps(revealed), f"{what} is not in the state at all: the scan would prove nothing"
         assert value not in plain, f"{what} is in the state in plain text"
     planted = json.loads(json.dumps(exported))
-    stack_resource = planted["deployment"]["resources"][0]
-    stack_resource.setdefault("outputs", {})["planted"] = secrets["login password"]
+    planted["deployment"]["resources"][0].setdefault("outputs", {})["planted"] = secrets["login password"]
     assert secrets["login password"] in "\n".join(_plain_values(planted)), "the scan finds a planted plain secret"
