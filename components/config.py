@@ -29,6 +29,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any, Callable, Literal, Optional
 from urllib.parse import urlsplit
 
+from . import charts
 from .sakura import catalog
 
 PROJECT = "contest-k8s"
@@ -37,7 +38,6 @@ DEFAULT_SAKURA_API_ROOT_URL = "https://secure.sakura.ad.jp/cloud/zone"
 # Every pattern is matched with fullmatch on ASCII only: no trailing newline, no non-ASCII digit.
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", re.ASCII)
 _KUBERNETES_VERSION = re.compile(r"1\.(\d+)\.(\d+)", re.ASCII)
-_SEMVER = re.compile(r"\d+\.\d+\.\d+", re.ASCII)
 _CONTAINERD_IO_VERSION = re.compile(r"2\.\d+\.\d+-\d+", re.ASCII)
 _ARCHIVE_ID = re.compile(r"\d{12}", re.ASCII)
 _IFNAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_.-]{0,14}", re.ASCII)
@@ -320,7 +320,6 @@ class KubernetesConfig:
     service_cidr: IPv4Network = setting(IPv4Network("10.96.0.0/12"))
     not_ready_toleration_seconds: int = setting(30, check=_in_range(0, 86400, "seconds"))
     unreachable_toleration_seconds: int = setting(30, check=_in_range(0, 86400, "seconds"))
-    cilium_version: str = setting("1.20.0", check=_matches(_SEMVER, "a chart version x.y.z"))
     # containerd.io from Docker's apt repository (render/containerd.py): the version without the distribution suffix.
     containerd_version: str = setting("2.2.1-1", check=_matches(_CONTAINERD_IO_VERSION, "a containerd.io 2.x package version x.y.z-n"))
 
@@ -370,6 +369,20 @@ class AccessConfig:
     public_tcp_ports: tuple[int, ...] = setting((80, 443), each=_port)  # the MetalLB global pool, open to anyone
 
 
+def _chart_source(v: str) -> Optional[str]:
+    if not v or "://" in v or not v.isprintable() or not v.isascii():
+        return "a local directory of unpacked chart folders named <chart>-<version> (absolute, or relative to the project directory), not a URL"
+    return None
+
+
+@dataclass(frozen=True)
+class ChartsConfig:
+    """Where the Helm charts come from (components/charts.py pins each one)."""
+
+    source: Optional[str] = setting(None, check=_chart_source)  # None: each chart's Helm repository
+    versions: dict[str, str] = setting({})  # a chart's name -> the version this stack installs instead of the pin
+
+
 @dataclass(frozen=True)
 class StackConfig:
     """The whole stack: one field per top-level key `contest-k8s:<camelCaseName>`."""
@@ -385,6 +398,7 @@ class StackConfig:
     access: AccessConfig = setting()
     kubernetes: KubernetesConfig = setting(KubernetesConfig())
     layers: LayersConfig = setting(LayersConfig())
+    charts: ChartsConfig = setting(ChartsConfig())
     node_os: Literal["ubuntu2404", "ubuntu2204"] = setting("ubuntu2404")
     node_nic_names: tuple[str, ...] = setting(catalog.DEFAULT_NODE_NIC_NAMES)
     ssh: SshConfig = setting(SshConfig())
@@ -969,6 +983,22 @@ def _check_api_url(c: StackConfig, fail: Fail) -> None:
     return fail("sakuraApiRootUrl", url, expected)
 
 
+def _check_charts(c: StackConfig, fail: Fail) -> None:
+    """A version override names a chart of components/charts.py and is written as that chart's versions are."""
+    versions = c.charts.versions
+    if versions is INVALID:
+        return
+    for name, version in sorted(versions.items()):
+        key = child_key("charts.versions", name)
+        chart = charts.BY_NAME.get(name)
+        if chart is None:
+            close = difflib.get_close_matches(name, charts.BY_NAME, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            fail(key, name, f"the name of a chart the program installs{hint}: {', '.join(sorted(charts.BY_NAME))}")
+        elif _known(version) and (problem := charts.version_problem(chart, version)) is not None:
+            fail(key, version, problem)
+
+
 RULES: tuple[Callable[[StackConfig, Fail], None], ...] = (
     _check_node_names,
     _check_counts,
@@ -983,6 +1013,7 @@ RULES: tuple[Callable[[StackConfig, Fail], None], ...] = (
     _check_layers,
     _check_access,
     _check_api_url,
+    _check_charts,
 )
 
 

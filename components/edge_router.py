@@ -24,7 +24,7 @@ from . import artifacts
 from .plan import Plan, WireGuardPeer
 from .remote import Host, SshAccess, run_script
 from .render.frr import frr_bgp_script, frr_conf, frr_setup_script, nftables_conf
-from .render.metallb import metallb_yaml
+from .render.charts.metallb import metallb_yaml
 from .render.vyos import BGP_SUBTREES, WIREGUARD_PRIVATE_KEY, base_subtrees, vyos_apply_script, vyos_base_commands, vyos_bgp_commands
 from .render.wireguard import ClusterPeer, cluster_peer, public_key, router_wg_conf
 

@@ -4,7 +4,7 @@ Order, as dependencies (so `pulumi up` and the tests see the same graph):
   prepare(every node) -> bootstrap (init on the bootstrap control plane)
   -> the other control planes join strictly one at a time (etcd member adds must not overlap)
   -> workers join in parallel, each after its own prepare and the bootstrap
-  -> Cilium (Helm, through a Kubernetes provider built from the admin kubeconfig).
+  -> Cilium (Helm, components/helm.py, through a Kubernetes provider built from the admin kubeconfig).
 Every join is preceded by its join ticket on another control plane (token and certificates renewed).
 
 Changes later:
@@ -38,7 +38,8 @@ import pulumi_tls as tls
 
 from . import artifacts
 from .day_one import ClusterOrigin
-from .plan import Plan
+from .helm import Applier
+from .plan import ChartsPlan, Plan
 from .remote import Host, SshAccess, as_command, run_script
 from .resize import ResizeSteps, SizeFactory, batches, chain_resizes
 from .render.kubeadm import (
@@ -46,11 +47,10 @@ from .render.kubeadm import (
     CERTIFICATE_KEY,
     CLUSTER_ADMINS_GROUP,
     ca_cert_hash,
-    cilium_values,
-    cilium_values_yaml,
     init_config,
     join_config,
 )
+from .render.charts import cilium
 from .render.kubeconfig import admin_kubeconfig
 from .render.node_scripts import (
     ADMIN_KUBECONFIG,
@@ -65,7 +65,6 @@ from .render.node_scripts import (
     upgrade_script,
 )
 
-CILIUM_REPOSITORY = "https://helm.cilium.io/"
 TEN_YEARS_HOURS = 10 * 365 * 24
 
 
@@ -76,7 +75,7 @@ class KubernetesClusterArgs:
     bootstrap_node: str
     workers: tuple[str, ...]
     kubernetes_version: str
-    cilium_version: str
+    charts: ChartsPlan  # Cilium's version and where charts come from (components/charts.py)
     hosts: dict[str, Host]
     access: SshAccess
     prerequisites: tuple[pulumi.Resource, ...]
@@ -215,12 +214,8 @@ class KubernetesCluster(pulumi.ComponentResource):
 
         self.provider = k8s.Provider("kubernetes", kubeconfig=self.kubeconfig, enable_server_side_apply=True,
                                      opts=pulumi.ResourceOptions(parent=self, depends_on=[joined[args.bootstrap_node]]))
-        values = plan.apply(cilium_values)
-        artifacts.publish("helm/cilium-values.yaml", "helm-values", plan.apply(cilium_values_yaml), chart="cilium", version=args.cilium_version)
+        cni = Applier(self, self.provider, plan, lambda p: (cilium.step(p),), (cilium.shape(args.charts),),
+                      chart_source=args.charts.source)
         # After every join, so the release is ready when every node is: the nodes turn Ready with it.
-        self.cilium = k8s.helm.v3.Release(
-            "cilium", chart="cilium", version=args.cilium_version, namespace="kube-system",
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CILIUM_REPOSITORY), values=values, timeout=900,
-            opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=list(joined.values())),
-        )
+        self.cilium = cni.install(0, depends_on=list(joined.values()), release_name=False)  # used by addons: after the CNI
         self.register_outputs({"kubeconfig": self.kubeconfig})

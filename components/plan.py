@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Literal, Optional
 
+from . import charts
 from .config import PROJECT, ROUTER_NAME, VRRP_PRIORITY_STEP, VRRP_TOP_PRIORITY, LoadedConfig, first_node, natural_key
 from .sakura import catalog
 
@@ -189,11 +190,21 @@ class KubernetesPlan:
     certificate_sans: tuple[str, ...]
     not_ready_toleration_seconds: int
     unreachable_toleration_seconds: int
-    cilium_version: str
     containerd_version: str  # containerd.io 2.x, e.g. 2.2.1-1 (render/containerd.py)
     bootstrap_node: str
     control_planes: tuple[str, ...]
     workers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ChartsPlan:
+    """Where this stack's charts come from and the version of each (components/charts.py, `charts` in the stack file)."""
+
+    source: Optional[str]  # a local directory of chart folders; None: the Helm repositories
+    versions: tuple[tuple[str, str], ...]  # every chart of charts.ALL: (name, version this stack installs)
+
+    def version(self, chart: "charts.Chart") -> str:
+        return dict(self.versions)[chart.name]
 
 
 # Linux's default ephemeral port range (net.ipv4.ip_local_port_range 32768-60999, rounded up as Sakura's
@@ -271,6 +282,7 @@ class Plan:
     kubernetes: KubernetesPlan
     access: AccessPlan
     protect_stateful: bool
+    charts: ChartsPlan
 
     def machine(self, name: str) -> Machine:
         return next(m for m in self.machines if m.name == name)
@@ -317,6 +329,12 @@ def machine_shapes(loaded: LoadedConfig) -> tuple[MachineShape, ...]:
     shapes += [shape(n, "worker", c.workers.size, ("private",), (h,), data_disk_gb=c.workers.data_disk_gb)
                for n, h in _by_name(c.workers.nodes)]
     return tuple(shapes)
+
+
+def charts_plan(loaded: LoadedConfig) -> ChartsPlan:
+    """Where the charts come from and their versions: the pins, or the stack's `charts.versions`."""
+    c = loaded.config
+    return ChartsPlan(c.charts.source, tuple((chart.name, c.charts.versions.get(chart.name, chart.version)) for chart in charts.ALL))
 
 
 def control_plane_order(loaded: LoadedConfig) -> tuple[str, ...]:
@@ -438,7 +456,6 @@ def build_plan(loaded: LoadedConfig, block: GlobalBlock) -> Plan:
         certificate_sans=tuple(str(a) for a in [vip.ip] + [m.address for m in lb_machines]),
         not_ready_toleration_seconds=k.not_ready_toleration_seconds,
         unreachable_toleration_seconds=k.unreachable_toleration_seconds,
-        cilium_version=k.cilium_version,
         containerd_version=k.containerd_version,
         bootstrap_node=join_order[0],
         control_planes=join_order,
@@ -474,4 +491,5 @@ def build_plan(loaded: LoadedConfig, block: GlobalBlock) -> Plan:
         kubernetes=kubernetes,
         access=access,
         protect_stateful=loaded.protect_stateful,
+        charts=charts_plan(loaded),
     )

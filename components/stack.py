@@ -17,7 +17,7 @@ from .edge_router import EdgeRouter, EdgeRouterArgs
 from .kubernetes_cluster import KubernetesCluster, KubernetesClusterArgs
 from .machines import ClusterMachines, ClusterMachinesArgs
 from .node_access import NodeAccess, NodeAccessArgs
-from .plan import control_plane_order, machine_shapes
+from .plan import charts_plan, control_plane_order, machine_shapes
 from .remote import SshAccess
 from .resize import batches, chain_resizes
 from .render.topology import topology_dot
@@ -114,7 +114,7 @@ def deploy() -> None:
             bootstrap_node=control_planes[0],
             workers=role("worker"),
             kubernetes_version=c.kubernetes.version,
-            cilium_version=c.kubernetes.cilium_version,
+            charts=charts_plan(loaded),
             hosts=nodes.hosts,
             access=access,
             prerequisites=(*router_ready, *api.setups.values()),

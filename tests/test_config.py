@@ -230,7 +230,8 @@ WRONG_VALUES = [
     # Patterns match the whole ASCII string: no trailing newline, no non-ASCII digits.
     ("version-trailing-newline", _set("kubernetes.version", "1.36.3\n"), "kubernetes.version", "1.x.y"),
     ("version-arabic-digits", _set("kubernetes.version", "1.\u0663\u0666.3"), "kubernetes.version", "1.x.y"),
-    ("cilium-fullwidth-digits", _set("kubernetes.ciliumVersion", "\uff11.20.0"), "kubernetes.ciliumVersion", "x.y.z"),
+    ("chart-version-fullwidth-digits", lambda c: c.update({K + "charts": {"versions": {"cilium": "\uff11.20.0"}}}),
+     "charts.versions.cilium", "x.y.z"),
     # containerd 1.x is what Kubernetes stops supporting; the Docker revision is part of the pin.
     ("containerd-1x", _set("kubernetes.containerdVersion", "1.7.28-1"), "kubernetes.containerdVersion", "containerd.io 2.x"),
     ("containerd-no-revision", _set("kubernetes.containerdVersion", "2.2.1"), "kubernetes.containerdVersion", "x.y.z-n"),

@@ -8,6 +8,7 @@ from graphlib import TopologicalSorter
 import pytest
 import yaml
 
+from components.charts import CILIUM
 from components.config import PROJECT
 from components.mocking import fake_random_bytes
 from components.offline import ProgramRun
@@ -69,16 +70,27 @@ def test_every_cilium_value_exists_in_the_chart_defaults(stack_runs, stack):
     upstream = require_shared() / "cilium"
     defaults = yaml.safe_load((upstream / "values.yaml").read_text())
     chart = yaml.safe_load((upstream / "Chart.yaml").read_text())
-    entry = next(a for a, _ in stack_runs[stack].artifacts if a.kind == "helm-values")
-    assert (entry.chart, entry.version) == (chart["name"], chart["version"]) == ("cilium", "1.20.0")
+    entry = next(a for a, _ in stack_runs[stack].artifacts if a.path == "helm/cilium-values.yaml")
+    assert (entry.chart, entry.version) == (chart["name"], chart["version"]) == ("cilium", CILIUM.version)
     values = yaml.safe_load(stack_runs[stack].artifact(entry.path))
     assert unknown_helm_keys(values, defaults) == []
     release = stack_runs[stack].named("cilium", "Release")
-    assert release.inputs["values"] == values and release.inputs["version"] == "1.20.0" and release.inputs["chart"] == "cilium"
+    assert release.inputs["values"] == values and release.inputs["version"] == CILIUM.version and release.inputs["chart"] == "cilium"
+    assert "name" not in release.inputs, "auto-named, as the first clusters' Cilium: naming it would replace the CNI"
     joins = {r.urn for r in stack_runs[stack].of_type("remote:Command") if r.name.endswith("-join")}
     assert len(joins) == 6 and joins <= set(release.depends_on), "Cilium comes once every node has joined"
     assert unknown_helm_keys({**values, "kubeProxyReplacment": "false"}, defaults) == ["kubeProxyReplacment"]
     assert unknown_helm_keys({"ipam": {"mod": "kubernetes"}}, defaults) == ["ipam.mod"]
+
+
+def test_cilium_comes_from_the_chart_source_and_version_the_stack_names(tmp_path):
+    run = run_stack("dev", write_stack(tmp_path, "dev", lambda c: c.update(
+        {K + "charts": {"source": "../shared/upstream/charts", "versions": {"cilium": "1.20.1"}}})))
+    release = run.named("cilium", "Release")
+    assert release.inputs["chart"] == "../shared/upstream/charts/cilium-1.20.1" and "repositoryOpts" not in release.inputs
+    assert release.inputs["version"] == "1.20.1"
+    assert next(a for a, _ in run.artifacts if a.chart == "cilium").version == "1.20.1"
+    assert run.artifact("helm/cilium-values.yaml").startswith("# cilium 1.20.1 values for dev")
 
 
 # --------------------------------------------------------------------------- graph

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import yaml
 
-from ..plan import Plan
+from ...plan import Plan
 
 NAMESPACE = "metallb-system"
 

@@ -1,0 +1,74 @@
+"""Every Helm chart the program installs: one pin each, in one table.
+
+Raising a chart is a one-line change here (`version=`); the offline render then shows the new
+version in `manifest.json` and in the header of `helm/<chart>-values.yaml`. A stack may try another
+version first with `charts.versions` in its stack file (dev as the canary), and may take every chart
+from a local directory of unpacked chart folders named `<chart>-<version>` (`charts.source`, for an
+air-gapped venue; the tests use ../shared/upstream/charts/) instead of the Helm repositories.
+
+`kind` says how a chart is applied (components/helm.py):
+- "chart": pulumi-kubernetes `helm.v4.Chart`. Helm renders, Pulumi applies every object as its own
+  resource, so a pull request's preview shows each object's diff. Nothing is left to Helm: no hooks
+  run at their point in the release, and deleting the chart deletes every object, CRDs included.
+- "release": `helm.v3.Release`. Helm installs and upgrades the chart as one release: hooks run when
+  Helm runs them, `helm.sh/resource-policy: keep` is honoured, `helm history` and
+  `helm rollback` work. A preview shows only the change of values or version.
+`why` says why each chart is one or the other (the README's chart table repeats it).
+
+Pure data: nothing here imports Pulumi, the config or the plan.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal, Optional
+
+Kind = Literal["chart", "release"]
+
+# A chart version: x.y.z with an optional pre-release, and a leading v where the chart's own versions have one.
+VERSION = re.compile(r"v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?", re.ASCII)
+
+
+@dataclass(frozen=True)
+class Chart:
+    name: str  # the chart's name (Chart.yaml `name`)
+    version: str  # the pin (Chart.yaml `version`)
+    repository: str  # Helm repository URL, or an oci:// registry path without the chart's name
+    namespace: str  # where it is installed
+    release: Optional[str]  # the Helm release name (resource names in the chart derive from it); None: Pulumi names it
+    kind: Kind
+    why: str
+    upstream: str  # its folder in ../shared/upstream/ (default values, values schema, CRDs)
+
+    def folder(self, version: Optional[str] = None) -> str:
+        """The unpacked chart's folder name in a local chart source: `<chart>-<version>`."""
+        return f"{self.name}-{version or self.version}"
+
+    def reference(self, source: Optional[str], version: Optional[str] = None) -> tuple[str, Optional[str]]:
+        """(chart, repository) as Helm takes them: a folder of `source`, else the chart in its repository."""
+        if source is not None:
+            return f"{source.rstrip('/')}/{self.folder(version)}", None
+        if self.repository.startswith("oci://"):
+            return f"{self.repository.rstrip('/')}/{self.name}", None
+        return self.name, self.repository
+
+
+# Cilium's release is auto-named (cilium-<suffix>), as the first clusters were made: naming it now would replace it.
+CILIUM = Chart(
+    "cilium", "1.20.0", "https://helm.cilium.io/", "kube-system", None, "release",
+    "running clusters have it as a Release: as a Chart it would be deleted and made again, and the cluster's "
+    "network with it; one Helm release, rolled back as a whole",
+    "cilium")
+# In install order.
+ALL: tuple[Chart, ...] = (CILIUM,)
+BY_NAME: dict[str, Chart] = {c.name: c for c in ALL}
+
+
+def version_problem(chart: Chart, version: str) -> Optional[str]:
+    """None when `version` can stand for `chart`'s pin (same form, with or without the leading v), else what was expected."""
+    if not VERSION.fullmatch(version):
+        return "a chart version x.y.z (an optional -pre-release)"
+    if version.startswith("v") != chart.version.startswith("v"):
+        return f"a version written as {chart.name}'s own versions are ({chart.version})"
+    return None

@@ -1,0 +1,177 @@
+"""How charts and Kubernetes objects are applied: the one module that knows pulumi-kubernetes' Helm and object types.
+
+A layer hands over `Step`s (render/charts): `install` publishes `helm/<chart>-values.yaml` and makes a
+`helm.v4.Chart` or a `helm.v3.Release` as the chart's pin says (components/charts.py); `apply`
+publishes `kubernetes/<step>.yaml` and makes one resource per object, after the chart.
+
+Steps are computed from the plan, which is an Output (the router's block comes from Sakura). The
+resources, their names and their count must be known when the program runs, so they are read from
+a *shape*: the same steps computed from a plan with an assumed block. Only names, kinds and counts
+are taken from it, never a value; `_same_shape` makes sure the real steps have the same ones.
+
+Secrets never go into Helm values (pulumi-kubernetes keeps a release's values in the state in clear):
+an object that needs one carries a `<secret:NAME>` placeholder, filled here from a Pulumi secret, and
+the whole object is then secret. Values with a placeholder are refused.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Callable, Mapping, Optional, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from . import artifacts
+from .plan import Plan
+from .render.charts import Step, namespace_objects, namespaces_yaml, objects_yaml, values_yaml
+from .render.secrets import fill, placeholders
+
+# How long a release may take to be ready (helm --wait): a CNI or a Ceph cluster on fresh nodes takes minutes.
+RELEASE_TIMEOUT_SECONDS = 900
+
+# Core kinds by (apiVersion, kind): their typed resources; any other kind is a custom resource.
+_CORE: dict[tuple[str, str], Callable[..., pulumi.CustomResource]] = {
+    ("v1", "Namespace"): k8s.core.v1.Namespace,
+    ("v1", "Secret"): k8s.core.v1.Secret,
+    ("v1", "ConfigMap"): k8s.core.v1.ConfigMap,
+    ("v1", "Service"): k8s.core.v1.Service,
+    ("v1", "PersistentVolumeClaim"): k8s.core.v1.PersistentVolumeClaim,
+    ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
+}
+_FIELDS = {"metadata": "metadata", "spec": "spec", "data": "data", "stringData": "string_data", "type": "type", "immutable": "immutable"}
+# Applied before the other objects of a step: what those name (an issuer's account key Secret).
+_FIRST_KINDS = ("Secret", "ConfigMap")
+
+
+def resource_name(step: Step, obj: dict) -> str:
+    """`<step>-<kind>-<name>` (the namespace is not needed: a step's objects differ in kind or name)."""
+    return f"{step.name}-{obj['kind'].lower()}-{obj['metadata']['name']}"
+
+
+def _same_shape(shape: Sequence[Step], real: Sequence[Step]) -> None:
+    def names(steps):
+        return [(s.name, s.chart, s.version, [(o["apiVersion"], o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"])
+                                              for o in s.objects]) for s in steps]
+    if names(shape) != names(real):
+        raise ValueError("the steps made from the real plan differ in names or objects from the ones made from its shape")
+
+
+def _filled(value, secrets: Mapping[str, str]):
+    """`value` with every placeholder in its strings replaced."""
+    if isinstance(value, dict):
+        return {k: _filled(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_filled(v, secrets) for v in value]
+    return fill(value, secrets) if isinstance(value, str) else value
+
+
+def _refuse_secrets(text: str, what: str) -> str:
+    if placeholders(text):
+        raise ValueError(f"{what} names secrets ({', '.join(sorted(placeholders(text)))}): secrets go into Kubernetes Secrets, "
+                         "which a chart names, never into Helm values")
+    return text
+
+
+class Applier:
+    """Applies steps of one layer with one provider, as children of `parent`."""
+
+    def __init__(self, parent: pulumi.Resource, provider: k8s.Provider, plan: pulumi.Output[Plan],
+                 make_steps: Callable[[Plan], Sequence[Step]], shape: Sequence[Step], *, chart_source: Optional[str],
+                 secrets: Optional[Mapping[str, pulumi.Output[str]]] = None):
+        self.parent, self.provider, self.plan, self.shape = parent, provider, plan, tuple(shape)
+        self.source = chart_source
+        self.secrets = dict(secrets or {})
+
+        def real(p: Plan) -> tuple[Step, ...]:
+            steps = tuple(make_steps(p))
+            _same_shape(self.shape, steps)
+            return steps
+
+        self.steps: pulumi.Output[tuple[Step, ...]] = plan.apply(real)
+
+    def _opts(self, depends_on: Sequence[pulumi.Resource], **extra) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self.parent, provider=self.provider, depends_on=list(depends_on), **extra)
+
+    def _step(self, index: int) -> pulumi.Output[Step]:
+        return self.steps.apply(lambda steps: steps[index])
+
+    # -- charts
+
+    def install(self, index: int, *, depends_on: Sequence[pulumi.Resource] = (), protect: bool = False,
+                release_name: bool = True) -> pulumi.Resource:
+        """The chart of step `index`: its values published, then a Chart or a Release as its pin says.
+
+        `release_name=False` leaves a Release auto-named, as Cilium's first deployments made it (naming it now would
+        replace it, and the CNI with it)."""
+        shape = self.shape[index]
+        chart = shape.chart
+        assert chart is not None and shape.version is not None
+        step = self._step(index)
+        text = pulumi.Output.all(self.plan, step).apply(
+            lambda v: _refuse_secrets(values_yaml(v[0], v[1]), f"helm/{chart.name}-values.yaml"))
+        artifacts.publish(f"helm/{chart.name}-values.yaml", "helm-values", text, chart=chart.name, version=shape.version)
+        values = pulumi.Output.all(step, text).apply(lambda v: v[0].values)  # only once the text passed its check
+        reference, repository = chart.reference(self.source, shape.version)
+        if chart.kind == "chart":
+            return k8s.helm.v4.Chart(
+                chart.release or chart.name, chart=reference, version=shape.version, namespace=shape.namespace,
+                name=chart.release, values=values,
+                repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=repository) if repository else None,
+                opts=self._opts(depends_on, protect=protect))
+        return k8s.helm.v3.Release(
+            chart.release or chart.name, chart=reference, version=shape.version, namespace=shape.namespace,
+            name=chart.release if release_name else None, values=values, timeout=RELEASE_TIMEOUT_SECONDS,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repository) if repository else None,
+            opts=self._opts(depends_on, protect=protect))
+
+    # -- objects
+
+    def _object(self, name: str, obj: pulumi.Output[dict], template: dict, depends_on: Sequence[pulumi.Resource]) -> pulumi.Resource:
+        needs = sorted(placeholders(json.dumps(template)))
+        if needs:
+            missing = [n for n in needs if n not in self.secrets]
+            if missing:
+                raise KeyError(f"{name} needs secrets the layer does not have: {', '.join(missing)}")
+            obj = pulumi.Output.secret(pulumi.Output.all(obj, *(self.secrets[n] for n in needs)).apply(
+                lambda v: _filled(v[0], dict(zip(needs, v[1:])))))
+        api_version, kind = template["apiVersion"], template["kind"]
+        fields = [key for key in template if key not in ("apiVersion", "kind")]
+        opts = self._opts(depends_on)
+        make = _CORE.get((api_version, kind))
+        if make is not None:
+            unknown = [key for key in fields if key not in _FIELDS]
+            if unknown:
+                raise ValueError(f"{name}: fields {unknown} of {kind} are not handled")
+            return make(name, opts=opts, **{_FIELDS[key]: obj.apply(lambda o, k=key: o[k]) for key in fields})
+        if "/" not in api_version or set(fields) - {"metadata", "spec"}:
+            raise ValueError(f"{name}: {api_version} {kind} is neither a known core kind nor a custom resource with metadata and spec")
+        return k8s.apiextensions.CustomResource(name, api_version=api_version, kind=kind,
+                                                metadata=obj.apply(lambda o: o["metadata"]),
+                                                spec=obj.apply(lambda o: o.get("spec")), opts=opts)
+
+    def namespaces(self, *, depends_on: Sequence[pulumi.Resource] = ()) -> dict[str, pulumi.Resource]:
+        """A Namespace for every step's namespace; published as kubernetes/namespaces.yaml."""
+        artifacts.publish("kubernetes/namespaces.yaml", "kubernetes", self.steps.apply(namespaces_yaml))
+        made = {}
+        for i, template in enumerate(namespace_objects(self.shape)):
+            obj = self.steps.apply(lambda steps, i=i: namespace_objects(steps)[i])
+            made[template["metadata"]["name"]] = self._object(f"namespace-{template['metadata']['name']}", obj, template, depends_on)
+        return made
+
+    def apply(self, index: int, *, depends_on: Sequence[pulumi.Resource] = ()) -> list[pulumi.Resource]:
+        """The objects of step `index`, published as kubernetes/<step>.yaml: Secrets and ConfigMaps first, then the rest."""
+        shape = self.shape[index]
+        if not shape.objects:
+            return []
+        artifacts.publish(f"kubernetes/{shape.name}.yaml", "kubernetes", self._step(index).apply(objects_yaml))
+        made: list[pulumi.Resource] = []
+        first: list[pulumi.Resource] = []
+        order = sorted(range(len(shape.objects)), key=lambda j: shape.objects[j]["kind"] not in _FIRST_KINDS)
+        for j in order:
+            template = shape.objects[j]
+            obj = self.steps.apply(lambda steps, j=j: steps[index].objects[j])
+            after = list(depends_on) + ([] if template["kind"] in _FIRST_KINDS else first)
+            resource = self._object(resource_name(shape, template), obj, template, after)
+            (first if template["kind"] in _FIRST_KINDS else made).append(resource)
+        return first + made
