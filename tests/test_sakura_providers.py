@@ -706,3 +706,21 @@ def test_the_seed_is_an_iso_labelled_cidata_with_the_files_named_as_cloud_init_e
         (tmp_path / "seed.iso").write_bytes(image)
         probe = subprocess.run(["blkid", "-o", "export", str(tmp_path / "seed.iso")], capture_output=True, text=True, check=True)
         assert "LABEL=cidata" in probe.stdout and "TYPE=iso9660" in probe.stdout
+
+
+@pytest.mark.parametrize("fault", ["timeout", "still_creating"])
+def test_packet_filter_and_seed_iso_survive_a_lost_or_refused_post(fake, monkeypatch, fault):
+    """Like every other resource: a POST that took effect but whose answer was lost (or 409) is adopted, not repeated."""
+    from components.sakura.packet_filter import PacketFilterType
+    from components.sakura.seed_iso import SeedIsoType
+
+    monkeypatch.setattr("components.sakura.archive.ftps_upload", lambda server, name, stream: None)
+    fake.faults.storm_503 = 2
+    fake.faults.after_effect.update({"POST packetfilter": [fault], "POST cdrom": [fault]})
+    fake.faults.timeout_sleep = 0.6
+    filter_id, _ = kind(PacketFilterType, fake).create(base(fake, "prd-router", expression=RULES))
+    seed_id, _ = kind(SeedIsoType, fake).create(base(fake, "prd-router-seed", files={"user-data": "#cloud-config\n"}))
+    assert ("PUT", f"cdrom/{seed_id}/ftp") in fake.log, "the lost answer carried the FTP credentials: the FTP server is opened again"
+    assert fake.count("packetfilter") == 1 and filter_id in fake.objects(ZONE, "packetfilter")
+    assert fake.count("cdrom") == 1 and fake.objects(ZONE, "cdrom")[seed_id]["Availability"] == "available"
+    assert fake.calls("POST") == 2, "neither POST was repeated"

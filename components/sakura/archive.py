@@ -19,8 +19,8 @@ from typing import BinaryIO, Callable, Optional
 
 import pulumi
 
-from .client import AmbiguousRequest
-from .provider import PACKAGE, Common, SakuraResourceType, failed_availability
+from .client import AmbiguousRequest, SakuraApiError
+from .provider import PACKAGE, Common, SakuraResourceType, failed_availability, is_unclear_create
 
 
 def file_sha256(path: str) -> str:
@@ -55,7 +55,9 @@ class UploadedType(SakuraResourceType):
             try:
                 answer = c.post(self.resource, body)
                 found, ftp = answer[self.envelope], answer["FTPServer"]
-            except AmbiguousRequest:
+            except (AmbiguousRequest, SakuraApiError) as e:
+                if not is_unclear_create(e):
+                    raise
                 found = c.wait_until(f"{self.resource} after an unclear create", lambda: self.find_tagged(c, tags), bool)
         object_id = str(found["ID"])
         if found.get("Availability") == "uploading":

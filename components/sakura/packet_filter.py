@@ -12,8 +12,8 @@ from typing import Optional
 
 import pulumi
 
-from .client import AmbiguousRequest, SakuraClient
-from .provider import OWNER_TAG, PACKAGE, Common, OwnedElsewhere, SakuraResourceType, owner_of
+from .client import AmbiguousRequest, SakuraApiError, SakuraClient
+from .provider import OWNER_TAG, PACKAGE, Common, OwnedElsewhere, SakuraResourceType, is_unclear_create, owner_of
 
 
 class PacketFilterType(SakuraResourceType):
@@ -48,7 +48,9 @@ class PacketFilterType(SakuraResourceType):
         if found is None:
             try:
                 found = c.post(self.resource, self._body(news))[self.envelope]
-            except AmbiguousRequest:
+            except (AmbiguousRequest, SakuraApiError) as e:
+                if not is_unclear_create(e):
+                    raise
                 found = c.wait_until("packet filter after an unclear create", lambda: self._find(c, news), bool)
         elif found.get("Expression") != news["expression"]:
             c.put(f"{self.resource}/{found['ID']}", {**self._body(news), "OriginalExpressionHash": ""})

@@ -75,6 +75,11 @@ def is_still_creating(error: Exception) -> bool:
     return isinstance(error, SakuraApiError) and error.status == 409 and error.error_code == "still_creating"
 
 
+def is_unclear_create(error: Exception) -> bool:
+    """A POST whose answer was lost, or refused as `still_creating`: the object may exist, so it is looked for, not posted again."""
+    return isinstance(error, AmbiguousRequest) or is_still_creating(error)
+
+
 def previous_id_tags(obj: dict) -> list[str]:
     return [t for t in obj.get("Tags") or [] if t.startswith(PREVIOUS_ID_TAG)]
 
@@ -195,7 +200,7 @@ class SakuraResourceType:
         try:
             return post()[self.envelope]
         except (AmbiguousRequest, SakuraApiError) as e:
-            if not isinstance(e, AmbiguousRequest) and not is_still_creating(e):
+            if not is_unclear_create(e):
                 raise
             return c.wait_until(f"{self.resource} tagged {tags} after an unclear create", lambda: self.find_tagged(c, tags), bool)
 
