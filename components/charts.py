@@ -60,8 +60,35 @@ CILIUM = Chart(
     "running clusters have it as a Release: as a Chart it would be deleted and made again, and the cluster's "
     "network with it; one Helm release, rolled back as a whole",
     "cilium")
+METALLB = Chart(
+    "metallb", "0.16.1", "https://metallb.github.io/metallb", "metallb-system", "metallb", "chart",
+    "no hooks; every object (CRDs, speakers, webhooks) shows its own diff in a preview",
+    "metallb")
+ENVOY_GATEWAY = Chart(
+    "gateway-helm", "v1.9.0", "oci://docker.io/envoyproxy", "envoy-gateway-system", "envoy-gateway", "release",
+    "its pre-install/pre-upgrade hook Job (certgen) makes the TLS secrets the controller starts with",
+    "gateway-helm")
+CERT_MANAGER = Chart(
+    "cert-manager", "v1.21.1", "https://charts.jetstack.io", "cert-manager", "cert-manager", "release",
+    "its post-install hook (startupapicheck) holds the release until the webhook answers, so issuers "
+    "and certificates made after it are accepted; its CRDs are kept by Helm when it is removed",
+    "cert-manager")
+ROOK_CEPH = Chart(
+    "rook-ceph", "v1.20.6", "https://charts.rook.io/release", "rook-ceph", "rook-ceph", "release",
+    "its 21 CRDs carry helm.sh/resource-policy: keep, which only Helm honours: removing the chart "
+    "must never delete CephCluster objects and with them the cluster's data; protected in prd as one resource",
+    "rook-ceph")
+ROOK_CEPH_CLUSTER = Chart(
+    "rook-ceph-cluster", "v1.20.6", "https://charts.rook.io/release", "rook-ceph", "rook-ceph-cluster", "release",
+    "the CephCluster and its pools hold data: one release, protected in prd, with Helm's history to roll back",
+    "rook-ceph-cluster")
+DESCHEDULER = Chart(
+    "descheduler", "0.36.0", "https://kubernetes-sigs.github.io/descheduler/", "kube-system", "descheduler", "chart",
+    "no hooks, no state; the CronJob and its policy show their diff in a preview",
+    "descheduler")
+
 # In install order.
-ALL: tuple[Chart, ...] = (CILIUM,)
+ALL: tuple[Chart, ...] = (CILIUM, METALLB, ENVOY_GATEWAY, CERT_MANAGER, ROOK_CEPH, ROOK_CEPH_CLUSTER, DESCHEDULER)
 BY_NAME: dict[str, Chart] = {c.name: c for c in ALL}
 
 

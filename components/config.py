@@ -42,6 +42,12 @@ _CONTAINERD_IO_VERSION = re.compile(r"2\.\d+\.\d+-\d+", re.ASCII)
 _ARCHIVE_ID = re.compile(r"\d{12}", re.ASCII)
 _IFNAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_.-]{0,14}", re.ASCII)
 _UNIX_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}", re.ASCII)
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+",
+                    re.ASCII)
+# A DNS name a public ACME CA issues for over HTTP-01: lower case, two labels at least, no wildcard, at most 253 characters.
+_DNS_NAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?", re.ASCII)
+# A cron schedule of five fields (minute hour day month weekday), as a Kubernetes CronJob takes it.
+_CRON = re.compile(r"[0-9*/,-]+( [0-9*/,-]+){4}", re.ASCII)
 # One part of a fully qualified stack name organization/project/stack.
 STACK_NAME_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", re.ASCII)
 _HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*", re.ASCII)
@@ -346,6 +352,12 @@ class LayersConfig:
     edge: bool = setting(True)
     api_load_balancer: bool = setting(True)
     kubernetes: bool = setting(True)
+    # None: on whenever layers.kubernetes is (see `addons_on`).
+    addons: Optional[bool] = setting(None)
+
+    @property
+    def addons_on(self) -> bool:
+        return self.addons if self.addons is not None else self.kubernetes is True
 
 
 @dataclass(frozen=True)
@@ -384,6 +396,35 @@ class ChartsConfig:
 
 
 @dataclass(frozen=True)
+class AcmeConfig:
+    email: str = setting(check=_matches(_EMAIL, "an e-mail address like ops@example.org"))
+    server: Literal["staging", "production"] = setting()  # which Let's Encrypt issues the Gateway's certificate
+
+
+@dataclass(frozen=True)
+class GatewayAddonConfig:
+    # DNS names of the global Gateway's HTTPS listener, all on one certificate (they must resolve to its address).
+    hostnames: tuple[str, ...] = setting(each=_matches(_DNS_NAME, "a DNS name like score.example.org (lower case, "
+                                                                  "no wildcard: HTTP-01 cannot prove one)"))
+
+
+@dataclass(frozen=True)
+class CephConfig:
+    replicas: int = setting(3, check=_in_range(1, 7, "a replica count"))  # of every RBD and CephFS pool
+
+
+@dataclass(frozen=True)
+class AddonsConfig:
+    """The add-ons layer (components/layers/addons.py)."""
+
+    acme: AcmeConfig = setting()
+    gateway: GatewayAddonConfig = setting()
+    ceph: CephConfig = setting(CephConfig())
+    descheduler_schedule: str = setting("*/3 * * * *", check=_matches(_CRON, "a cron schedule of five fields, like */3 * * * *"))
+    smoke_test: bool = setting(False)
+
+
+@dataclass(frozen=True)
 class StackConfig:
     """The whole stack: one field per top-level key `contest-k8s:<camelCaseName>`."""
 
@@ -399,6 +440,7 @@ class StackConfig:
     kubernetes: KubernetesConfig = setting(KubernetesConfig())
     layers: LayersConfig = setting(LayersConfig())
     charts: ChartsConfig = setting(ChartsConfig())
+    addons: Optional[AddonsConfig] = setting(None)  # required when layers.addons is on
     node_os: Literal["ubuntu2404", "ubuntu2204"] = setting("ubuntu2404")
     node_nic_names: tuple[str, ...] = setting(catalog.DEFAULT_NODE_NIC_NAMES)
     ssh: SshConfig = setting(SshConfig())
@@ -659,7 +701,9 @@ def load_config(raw: dict[str, Any], *, stack: str, source: str, secret_keys: fr
     values = {f.name: reader.read_field(f, hints[f.name], decoded, name, prefix + name) for name, f in fields.items()}
     config = StackConfig(**values)
     named_earlier = {p.key for p in earlier}
-    problems = list(earlier) + [p for p in reader.problems + validate(config, stack=stack, peers=peers) if p.key not in named_earlier]
+    # A rule does not name a key again that a misspelling already stands for (a missing section it would ask for).
+    ruled = [p for p in validate(config, stack=stack, peers=peers) if p.key not in reader.reported]
+    problems = list(earlier) + [p for p in reader.problems + ruled if p.key not in named_earlier]
     if problems:
         raise ConfigError(source, problems)
     return LoadedConfig(stack=stack, source=source, config=config)
@@ -999,6 +1043,46 @@ def _check_charts(c: StackConfig, fail: Fail) -> None:
             fail(key, version, problem)
 
 
+def _check_addons(c: StackConfig, fail: Fail) -> None:
+    """The add-ons need the cluster; when they are on: the ACME e-mail, the Gateway's names, 80 and 443 open to the
+    global pool, a data disk on every worker for its Ceph OSD, and no more Ceph replicas than workers."""
+    layers, addons = c.layers, c.addons
+    if not _known(layers.kubernetes, layers.addons):
+        return
+    if layers.addons is True and layers.kubernetes is False:
+        fail("layers.addons", True, "false unless layers.kubernetes is true (the add-ons are installed through the cluster's API)")
+        return
+    if not layers.addons_on:
+        return
+    if addons is None:
+        fail("addons", Said("nothing"), "an addons section (acme.email, acme.server, gateway.hostnames) when layers.addons "
+             "is on, as it is by default with layers.kubernetes; or layers.addons: false")
+        return
+    if addons is INVALID:
+        return
+    hostnames = addons.gateway.hostnames
+    if hostnames is not INVALID:
+        if not hostnames:
+            fail("addons.gateway.hostnames", Said("an empty list"), "at least one DNS name for the global Gateway's HTTPS "
+                 "certificate when layers.addons is on")
+        seen: set[str] = set()
+        for i, name in enumerate(hostnames):
+            if name in seen:
+                fail(f"addons.gateway.hostnames[{i}]", name, "a name listed once")
+            seen.add(name)
+    ports = c.access.public_tcp_ports
+    if _known(ports) and not {80, 443} <= set(ports):
+        fail("access.publicTcpPorts", list(ports), "a list with 80 and 443 when layers.addons is on: the global Gateway "
+             "answers ACME HTTP-01 and redirects to HTTPS on 80, and serves HTTPS on 443")
+    if _known(c.workers.data_disk_gb) and c.workers.data_disk_gb is None:
+        fail("workers.dataDiskGb", Said("nothing"), "an SSD size for every worker's data disk when layers.addons is on: "
+             "Rook-Ceph puts one OSD on it, never on the boot disk")
+    workers = c.workers.nodes
+    if workers is not INVALID and _known(addons.ceph) and addons.ceph.replicas > len(workers):
+        fail("addons.ceph.replicas", addons.ceph.replicas, f"at most the number of workers ({len(workers)}): each replica "
+             "of a pool is on another worker's OSD")
+
+
 RULES: tuple[Callable[[StackConfig, Fail], None], ...] = (
     _check_node_names,
     _check_counts,
@@ -1014,6 +1098,7 @@ RULES: tuple[Callable[[StackConfig, Fail], None], ...] = (
     _check_access,
     _check_api_url,
     _check_charts,
+    _check_addons,
 )
 
 

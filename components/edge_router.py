@@ -24,7 +24,6 @@ from . import artifacts
 from .plan import Plan, WireGuardPeer
 from .remote import Host, SshAccess, run_script
 from .render.frr import frr_bgp_script, frr_conf, frr_setup_script, nftables_conf
-from .render.charts.metallb import metallb_yaml
 from .render.vyos import BGP_SUBTREES, WIREGUARD_PRIVATE_KEY, base_subtrees, vyos_apply_script, vyos_base_commands, vyos_bgp_commands
 from .render.wireguard import ClusterPeer, cluster_peer, public_key, router_wg_conf
 
@@ -79,7 +78,6 @@ class EdgeRouter(pulumi.ComponentResource):
         peer = pulumi.Output.all(plan, router_public_key).apply(lambda v: cluster_peer(v[0], v[1]).as_output())
         artifacts.publish("wireguard/peer.json", "wireguard", peer.apply(lambda o: json.dumps(o, indent=2, sort_keys=True) + "\n"))
         artifacts.publish("wireguard/venue-peer.conf", "wireguard", peer.apply(lambda o: o["peerBlock"]))
-        artifacts.publish("kubernetes/metallb-bgp.yaml", "kubernetes", plan.apply(metallb_yaml))
         self.wireguard = peer
         self.register_outputs({"wireguard": peer})
 

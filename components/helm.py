@@ -11,7 +11,8 @@ are taken from it, never a value; `_same_shape` makes sure the real steps have t
 
 Secrets never go into Helm values (pulumi-kubernetes keeps a release's values in the state in clear):
 an object that needs one carries a `<secret:NAME>` placeholder, filled here from a Pulumi secret, and
-the whole object is then secret. Values with a placeholder are refused.
+the fields that hold one are then secret (a Secret's `stringData`, not its name). Values with a
+placeholder are refused.
 """
 
 from __future__ import annotations
@@ -128,27 +129,31 @@ class Applier:
     # -- objects
 
     def _object(self, name: str, obj: pulumi.Output[dict], template: dict, depends_on: Sequence[pulumi.Resource]) -> pulumi.Resource:
-        needs = sorted(placeholders(json.dumps(template)))
-        if needs:
+        api_version, kind = template["apiVersion"], template["kind"]
+        fields = [key for key in template if key not in ("apiVersion", "kind")]
+
+        def field(key: str) -> pulumi.Output:
+            """One top-level field; secret, with its placeholders filled, where the template has any."""
+            needs = sorted(placeholders(json.dumps(template[key])))
+            if not needs:
+                return obj.apply(lambda o: o[key])
             missing = [n for n in needs if n not in self.secrets]
             if missing:
                 raise KeyError(f"{name} needs secrets the layer does not have: {', '.join(missing)}")
-            obj = pulumi.Output.secret(pulumi.Output.all(obj, *(self.secrets[n] for n in needs)).apply(
-                lambda v: _filled(v[0], dict(zip(needs, v[1:])))))
-        api_version, kind = template["apiVersion"], template["kind"]
-        fields = [key for key in template if key not in ("apiVersion", "kind")]
+            return pulumi.Output.secret(pulumi.Output.all(obj, *(self.secrets[n] for n in needs)).apply(
+                lambda v: _filled(v[0][key], dict(zip(needs, v[1:])))))
+
         opts = self._opts(depends_on)
         make = _CORE.get((api_version, kind))
         if make is not None:
             unknown = [key for key in fields if key not in _FIELDS]
             if unknown:
                 raise ValueError(f"{name}: fields {unknown} of {kind} are not handled")
-            return make(name, opts=opts, **{_FIELDS[key]: obj.apply(lambda o, k=key: o[k]) for key in fields})
-        if "/" not in api_version or set(fields) - {"metadata", "spec"}:
+            return make(name, opts=opts, **{_FIELDS[key]: field(key) for key in fields})
+        if "/" not in api_version or set(fields) - {"metadata", "spec"} or "metadata" not in fields:
             raise ValueError(f"{name}: {api_version} {kind} is neither a known core kind nor a custom resource with metadata and spec")
-        return k8s.apiextensions.CustomResource(name, api_version=api_version, kind=kind,
-                                                metadata=obj.apply(lambda o: o["metadata"]),
-                                                spec=obj.apply(lambda o: o.get("spec")), opts=opts)
+        return k8s.apiextensions.CustomResource(name, api_version=api_version, kind=kind, metadata=field("metadata"),
+                                                spec=field("spec") if "spec" in fields else None, opts=opts)
 
     def namespaces(self, *, depends_on: Sequence[pulumi.Resource] = ()) -> dict[str, pulumi.Resource]:
         """A Namespace for every step's namespace; published as kubernetes/namespaces.yaml."""

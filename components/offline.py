@@ -53,6 +53,8 @@ class Registration:
     ignore_changes: tuple[str, ...]
     outputs: dict = field(default_factory=dict)  # what the (fake) cloud answered: the resource's state
     id: str = ""
+    provider: str = ""  # the provider reference (URN::ID) a custom resource was registered with
+    providers: dict = field(default_factory=dict)  # package -> provider reference, as a component hands them down
 
     @property
     def short_type(self) -> str:
@@ -151,6 +153,8 @@ class RecordingMonitor(mocks.MockMonitor):
                 ignore_changes=tuple(request.ignoreChanges),
                 outputs=outputs,
                 id=response.id,
+                provider=request.provider,
+                providers=dict(request.providers),
             )
         )
 

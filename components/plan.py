@@ -207,6 +207,34 @@ class ChartsPlan:
         return dict(self.versions)[chart.name]
 
 
+# A worker's data disk as the guest sees it: Sakura attaches a server's disks in order, as virtio, so the boot
+# disk is vda and the data disk (the second, machines.py) is vdb.
+DATA_DISK_DEVICE = "/dev/vdb"
+
+
+@dataclass(frozen=True)
+class CephOsd:
+    node: str
+    device: str
+
+
+@dataclass(frozen=True)
+class AddonsPlan:
+    """The add-ons layer: addresses of the Gateways, ACME, the Ceph OSDs and pools, the descheduler."""
+
+    acme_email: str
+    acme_server: Literal["staging", "production"]
+    hostnames: tuple[str, ...]  # of the global Gateway's HTTPS listener and its certificate
+    global_gateway: IPv4Address  # the first address of the global pool
+    private_gateway: Optional[IPv4Address]  # the first usable address of the private pool, if there is one
+    osds: tuple[CephOsd, ...]  # one per worker, on its data disk
+    ceph_replicas: int
+    ceph_mons: int  # 3 on different workers (1 with fewer than 3 workers)
+    ceph_mgrs: int  # 2 on different workers (1 with one worker)
+    descheduler_schedule: str
+    smoke_test: bool
+
+
 # Linux's default ephemeral port range (net.ipv4.ip_local_port_range 32768-60999, rounded up as Sakura's
 # documentation examples do): the destination ports of the replies to connections a VM opens.
 EPHEMERAL_PORTS = "32768-61000"
@@ -283,6 +311,7 @@ class Plan:
     access: AccessPlan
     protect_stateful: bool
     charts: ChartsPlan
+    addons: Optional[AddonsPlan]  # None when layers.addons is off
 
     def machine(self, name: str) -> Machine:
         return next(m for m in self.machines if m.name == name)
@@ -335,6 +364,12 @@ def charts_plan(loaded: LoadedConfig) -> ChartsPlan:
     """Where the charts come from and their versions: the pins, or the stack's `charts.versions`."""
     c = loaded.config
     return ChartsPlan(c.charts.source, tuple((chart.name, c.charts.versions.get(chart.name, chart.version)) for chart in charts.ALL))
+
+
+def shape_plan(loaded: LoadedConfig) -> "Plan":
+    """The plan on an assumed block (TEST-NET-1 of the configured size): every name and count is the real plan's, no
+    address is. Layers read what resources to make from it before Sakura has assigned the block."""
+    return build_plan(loaded, GlobalBlock.assumed(IPv4Network(f"192.0.2.0/{loaded.config.network.global_prefix_length}")))
 
 
 def control_plane_order(loaded: LoadedConfig) -> tuple[str, ...]:
@@ -476,6 +511,23 @@ def build_plan(loaded: LoadedConfig, block: GlobalBlock) -> Plan:
                       for role in ("router", "api-lb", "control-plane")),
     )
 
+    addons = None
+    if c.layers.addons_on:
+        a = c.addons
+        addons = AddonsPlan(
+            acme_email=a.acme.email,
+            acme_server=a.acme.server,
+            hostnames=a.gateway.hostnames,
+            global_gateway=first,
+            private_gateway=c.metallb.private_pool.network_address + 1 if c.metallb.private_pool is not None else None,
+            osds=tuple(CephOsd(m.name, DATA_DISK_DEVICE) for m in worker_machines),
+            ceph_replicas=a.ceph.replicas,
+            ceph_mons=3 if len(worker_machines) >= 3 else 1,
+            ceph_mgrs=min(2, len(worker_machines)),
+            descheduler_schedule=a.descheduler_schedule,
+            smoke_test=a.smoke_test,
+        )
+
     return Plan(
         stack=loaded.stack,
         zone=c.zone,
@@ -492,4 +544,5 @@ def build_plan(loaded: LoadedConfig, block: GlobalBlock) -> Plan:
         access=access,
         protect_stateful=loaded.protect_stateful,
         charts=charts_plan(loaded),
+        addons=addons,
     )

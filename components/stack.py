@@ -15,9 +15,10 @@ from .config import ROUTER_NAME, ConfigError, LoadedConfig, load_config
 from .day_one import record_day_one
 from .edge_router import EdgeRouter, EdgeRouterArgs
 from .kubernetes_cluster import KubernetesCluster, KubernetesClusterArgs
+from .layers.addons import ClusterAddons, ClusterAddonsArgs
 from .machines import ClusterMachines, ClusterMachinesArgs
 from .node_access import NodeAccess, NodeAccessArgs
-from .plan import charts_plan, control_plane_order, machine_shapes
+from .plan import charts_plan, control_plane_order, machine_shapes, shape_plan
 from .remote import SshAccess
 from .resize import batches, chain_resizes
 from .render.topology import topology_dot
@@ -123,3 +124,8 @@ def deploy() -> None:
             resize_batch_size=c.workers.resize_batch_size,
         ))
         pulumi.export("kubeconfig", cluster.kubeconfig)
+
+    if c.layers.addons_on:
+        addons = ClusterAddons("addons", ClusterAddonsArgs(plan, shape_plan(loaded), cluster.provider, (cluster.cilium,),
+                                                           loaded.protect_stateful))
+        pulumi.export("gateways", addons.gateways)

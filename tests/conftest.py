@@ -25,12 +25,26 @@ FAKE_SECRETS = {
     "kubernetes-ca-key": "-----BEGIN PRIVATE KEY-----\nZmFrZQ==\n-----END PRIVATE KEY-----",
     "admin-kubeconfig": "apiVersion: v1\nkind: Config\nclusters: []\nusers: []\ncontexts: []",
     "venue-private-key": base64.b64encode(bytes(range(32, 64))).decode(),
+    "acme-staging-account-key": "-----BEGIN PRIVATE KEY-----\nZmFrZSBzdGFnaW5n\n-----END PRIVATE KEY-----\n",
+    "acme-production-account-key": "-----BEGIN PRIVATE KEY-----\nZmFrZSBwcm9kdWN0aW9u\n-----END PRIVATE KEY-----\n",
 }
 
 
 def filled(text: str) -> str:
     """A rendered text with its placeholders replaced by fake values of the right shape."""
     return fill(text, {name: FAKE_SECRETS[name] for name in placeholders(text)})
+
+
+def filled_objects(text: str) -> list[dict]:
+    """The Kubernetes objects of a rendered multi-document YAML file, each placeholder filled after parsing (a fake key
+    of several lines would break the YAML if filled into the text)."""
+    def fill_in(value):
+        if isinstance(value, dict):
+            return {k: fill_in(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [fill_in(v) for v in value]
+        return filled(value) if isinstance(value, str) else value
+    return [fill_in(doc) for doc in yaml.safe_load_all(text) if doc]
 SHARED = PROJECT_ROOT.parent / "shared"
 UPSTREAM = SHARED / "upstream"
 

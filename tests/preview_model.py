@@ -8,6 +8,8 @@ preview. The engine takes the step from the resource's provider:
 - pulumi-command (`command:remote:Command`): a changed `triggers` replaces, any other changed input
   updates (its outputs are the new inputs with the old stdout/stderr);
 - pulumi-random and pulumi-tls: every input forces a replacement;
+- pulumi-kubernetes: a Release is replaced when its name or namespace changes, an object when its name or
+  namespace does; any other change updates it (a Helm upgrade, a server-side apply);
 - a value still unknown in a preview counts as changed.
 A replaced or created resource has unknown outputs, which is what makes everything downstream of it
 change too. The real engine does the same in `tests/test_engine_*.py`; this model is the fast check.
@@ -99,6 +101,17 @@ class PreviewMonitor(RecordingMonitor):
                 return "replace", {**news, **self._unknown_outputs(token)}, ""
             if _changed(inputs, news, set(inputs) | set(news)):
                 return "update", {**news, "stdout": state.get("stdout", ""), "stderr": state.get("stderr", "")}, old.id
+            return "same", state, old.id
+        if token.startswith("kubernetes:"):
+            def identity(props: dict) -> tuple:
+                metadata = props.get("metadata") or {}
+                if not isinstance(metadata, dict):  # unknown as a whole
+                    return props.get("name"), props.get("namespace"), UNKNOWN, UNKNOWN
+                return props.get("name"), props.get("namespace"), metadata.get("name"), metadata.get("namespace")
+            if identity(inputs) != identity(news) or UNKNOWN in identity(news):
+                return "replace", {**news, **self._unknown_outputs(token)}, ""
+            if _changed(inputs, news, set(inputs) | set(news)):
+                return "update", {**state, **news}, old.id
             return "same", state, old.id
         if _changed(inputs, news, set(inputs) | set(news)):
             return "replace", {**news, **self._unknown_outputs(token)}, ""

@@ -418,7 +418,7 @@ def test_bad_file_is_refused_fast_naming_its_key(tmp_path, case, edit, key, text
     ("config-misspelled", _text("config:", "confg:"), 1),
     ("config-a-list", lambda t: "config:\n  - contest-k8s:zone\n", 1),
     ("private-slash-32", _text("privateCidr: 10.1.0.0/24", "privateCidr: 10.1.0.0/32"), 1),
-    ("all-keys-misspelled-namespace", lambda t: t.replace("contest-k8s:", "contest_k8s:"), 11),
+    ("all-keys-misspelled-namespace", lambda t: t.replace("contest-k8s:", "contest_k8s:"), 12),
     ("required-key-misspelled", _text("globalHost: 10", "globalHots: 10"), 1),
     ("pool-too-big-for-the-block", _text("globalPool: {first: 16, last: 30}", "globalPool: {first: 4, last: 30}"), 1),
 ])

@@ -233,8 +233,9 @@ def test_adding_worker_4_changes_no_existing_node_resource(stack_runs, tmp_path)
     after = run_stack("prd", write_stack(tmp_path, "prd", lambda c: c[K + "workers"]["nodes"].update({"worker-4": 14})))
     old, new = _graph_inputs(before), _graph_inputs(after)
     changed = {before.by_urn(u).name for u in old if u in new and old[u] != new[u]}
-    # The router lists every worker as a BGP neighbor: only its BGP part (no secret, shown in a preview) gains worker-4.
-    assert changed == {"router-bgp"}
+    # The router lists every worker as a BGP neighbor: only its BGP part (no secret, shown in a preview) gains worker-4;
+    # the Ceph cluster (add-ons layer) gains worker-4's OSD.
+    assert changed == {"router-bgp", "rook-ceph-cluster"}
     assert set(old) <= set(new)
     added = {after.by_urn(u).name for u in set(new) - set(old)}
     assert added == {"worker-4-day-one", "worker-4", "worker-4-boot", "worker-4-data", "worker-4-host-key", "worker-4-sudo", "worker-4-ssh-keys", "worker-4-join-token", "worker-4-prepare", "worker-4-join-ticket",
@@ -251,7 +252,10 @@ def deletion_order(run: ProgramRun, removed: set[str]) -> list[str]:
 
 def test_removing_a_worker_drains_and_deletes_the_node_before_the_vm(stack_runs, tmp_path):
     before = stack_runs["prd"]
-    after = run_stack("prd", write_stack(tmp_path, "prd", lambda c: c[K + "workers"]["nodes"].pop("worker-3")))
+    def remove(c: dict) -> None:
+        c[K + "workers"]["nodes"].pop("worker-3")
+        c[K + "addons"]["ceph"]["replicas"] = 2  # two workers hold at most two copies (refused otherwise)
+    after = run_stack("prd", write_stack(tmp_path, "prd", remove))
     removed = set(_graph_inputs(before)) - set(_graph_inputs(after))
     order = deletion_order(before, removed)
     assert set(order) == {"worker-3-day-one", "worker-3", "worker-3-boot", "worker-3-data", "worker-3-host-key", "worker-3-sudo", "worker-3-ssh-keys", "worker-3-join-token", "worker-3-prepare", "worker-3-join-ticket",

@@ -65,7 +65,7 @@ def test_vm_layer_counts_sizes_nics_tags_and_protection(stack_runs, stack):
         assert server.parent.endswith("ClusterMachines::machines")
 
     protected = {r.name for r in run.resources if r.protect}
-    stateful = set(disks) | {"router-switch"}
+    stateful = set(disks) | {"router-switch"} | {"rook-ceph", "rook-ceph-cluster"}  # the Ceph releases (add-ons layer) hold data too
     assert protected == (stateful if stack == "prd" else set())
     assert disks["worker-1-boot"].inputs["source"] == {"osTag": "ubuntu-24.04-latest"}
     assert disks["cp-2-boot"].inputs["edit"]["ipAddress"] is not None

@@ -4,13 +4,16 @@
   (`additionalProperties: false` wherever an object lists properties and allows nothing else),
   because the API server would silently prune a misspelled field such as `peerAsn`.
 - kubeadm, kubelet and kube-proxy configs: the strict draft-07 schemas in kubernetes/.
-- Helm values: every key set must exist in the chart's default values.yaml.
+- Helm values: every key set must exist in the chart's default values.yaml (items of a list: in the default
+  list's items), maps listed as free-form excepted; the values as Helm merges them (`coalesce`) must pass the
+  chart's values.schema.json where it has one.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
@@ -51,13 +54,15 @@ def _crd_validators(crd_dir: str) -> dict[tuple[str, str], Draft7Validator]:
     return validators
 
 
-def crd_errors(objects: Iterable[dict], crd_dir: Path) -> list[str]:
-    validators = _crd_validators(str(crd_dir))
+def crd_errors(objects: Iterable[dict], crd_dir: Path | Iterable[Path]) -> list[str]:
+    """Every way `objects` break the strict schema of their served CRD version, found in `crd_dir` (or in any of several)."""
+    dirs = [crd_dir] if isinstance(crd_dir, Path) else list(crd_dir)
+    validators = {key: v for d in dirs for key, v in _crd_validators(str(d)).items()}
     errors = []
     for obj in objects:
         validator = validators.get((obj.get("apiVersion"), obj.get("kind")))
         if validator is None:
-            errors.append(f"{obj.get('kind')} {obj.get('apiVersion')}: no served CRD version in {crd_dir}")
+            errors.append(f"{obj.get('kind')} {obj.get('apiVersion')}: no served CRD version in {', '.join(map(str, dirs))}")
             continue
         for e in validator.iter_errors(obj):
             errors.append(f"{obj['kind']}/{obj.get('metadata', {}).get('name')} {'.'.join(map(str, e.absolute_path))}: {e.message}")
@@ -91,9 +96,28 @@ def kubernetes_config_errors(text: str, schema_dir: Path) -> list[str]:
     return out
 
 
+def _merged(items: list) -> Any:
+    """The items of a default list folded into one: every key any of them has."""
+    merged: Any = {}
+    for item in items:
+        merged = coalesce(merged, item) if isinstance(item, dict) and isinstance(merged, dict) else item
+    return merged
+
+
 def unknown_helm_keys(values: Any, defaults: Any, free_form: tuple[str, ...] = (), path: str = "") -> list[str]:
-    """Keys in `values` that the chart's default values do not have (maps listed in `free_form` take anything)."""
-    if not isinstance(values, dict) or path in free_form:
+    """Keys in `values` that the chart's default values do not have.
+
+    A map listed in `free_form` takes anything (`a.b`, or `a[].b` for a key of every item of list `a`). The items of
+    a list are checked against the default list's items (all of them folded into one); a list whose default is
+    empty or holds no maps takes anything."""
+    if path and re.sub(r"\[\d+\]", "[]", path) in free_form:
+        return []
+    if isinstance(values, list):
+        if not isinstance(defaults, list) or not defaults or not isinstance(_merged(defaults), dict):
+            return []
+        item_defaults = _merged(defaults)
+        return [u for i, item in enumerate(values) for u in unknown_helm_keys(item, item_defaults, free_form, f"{path}[{i}]")]
+    if not isinstance(values, dict):
         return []
     if not isinstance(defaults, dict):
         return [] if defaults in ({}, None) else [f"{path or '(root)'}: the chart's default is not a map"]
@@ -105,3 +129,18 @@ def unknown_helm_keys(values: Any, defaults: Any, free_form: tuple[str, ...] = (
         else:
             unknown += unknown_helm_keys(value, defaults[key], free_form, where)
     return unknown
+
+
+def coalesce(defaults: Any, values: Any) -> Any:
+    """The values a chart's templates see, as Helm merges them: maps key by key, anything else (lists too) replaced,
+    a null deleting the default."""
+    if not isinstance(defaults, dict) or not isinstance(values, dict):
+        return copy.deepcopy(values)
+    merged = copy.deepcopy(defaults)
+    for key, value in values.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = coalesce(merged.get(key), value) if isinstance(value, dict) and isinstance(merged.get(key), dict) \
+                else copy.deepcopy(value)
+    return merged

@@ -1,0 +1,110 @@
+"""Every chart rendered by the real Helm (`helm template`, .tools/bin/helm from scripts/toolchain.sh) from
+../shared/upstream/charts/ with the values the program publishes: what the imitations in test_values.py stand for.
+
+Checked here: each chart renders; every custom resource Helm renders validates against its pinned CRD made strict;
+the rendered objects do what the values are for (speakers on workers only, the OSDs on the planned devices, the
+storage classes, cert-manager's Gateway API support, the descheduler's schedule). Applying the objects to a real API
+server with strict field validation is the next step (tests that start kube-apiserver).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components import charts
+from components.offline import PROJECT_ROOT
+
+from ..checks import charts as upstream
+from ..checks.schemas import _crd_validators, crd_errors
+from ..conftest import STACKS, require_shared
+
+
+def helm() -> str:
+    local = PROJECT_ROOT / ".tools" / "bin" / "helm"
+    found = str(local) if local.is_file() else shutil.which("helm")
+    if found is None:
+        pytest.skip("needs helm: scripts/toolchain.sh kubernetes builds .tools/bin/helm")
+    return found
+
+
+def template(chart: charts.Chart, version: str, values: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([helm(), "template", chart.release or chart.name, str(upstream.folder(chart, version)), "--namespace",
+                           chart.namespace, "--values", str(values), "--kube-version", "1.36.3", *extra],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def rendered(stack_runs, tmp_path_factory) -> dict[tuple[str, str], list[dict]]:
+    """(stack, chart name) -> the objects Helm renders with that stack's published values."""
+    require_shared()
+    helm()
+    out = {}
+    for stack in STACKS:
+        directory = tmp_path_factory.mktemp(stack)
+        for artifact, text in stack_runs[stack].artifacts:
+            if artifact.kind != "helm-values":
+                continue
+            values = directory / Path(artifact.path).name
+            values.write_text(text)
+            result = template(charts.BY_NAME[artifact.chart], artifact.version, values)
+            assert result.returncode == 0, f"{stack} {artifact.chart}: {result.stderr}"
+            # libyaml: Rook's CRDs alone are 2 MB of templates
+            out[(stack, artifact.chart)] = [doc for doc in yaml.load_all(result.stdout, Loader=yaml.CSafeLoader) if doc]
+    return out
+
+
+def named(objects: list[dict], kind: str, name: str) -> dict:
+    return next(o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_chart_renders_and_its_custom_resources_validate(rendered, stack):
+    dirs = upstream.crd_dirs()
+    served = {api_version for d in dirs for api_version, _ in _crd_validators(str(d))}
+    for chart in charts.ALL:
+        objects = rendered[(stack, chart.name)]
+        assert objects, chart.name
+        custom = [o for o in objects if o["apiVersion"] in served and o["kind"] != "CustomResourceDefinition"]
+        assert crd_errors(custom, dirs) == [], chart.name
+
+
+def test_the_rendered_objects_do_what_the_values_are_for(rendered):
+    metallb = rendered[("prd", "metallb")]
+    for daemonset in ("metallb-speaker", "metallb-frr-k8s"):
+        spec = named(metallb, "DaemonSet", daemonset)["spec"]["template"]["spec"]
+        assert not [t for t in spec.get("tolerations") or [] if "control-plane" in t.get("key", "")], f"{daemonset} on workers only"
+    ceph = rendered[("prd", "rook-ceph-cluster")]
+    storage = named(ceph, "CephCluster", "rook-ceph")["spec"]["storage"]
+    assert (storage["useAllNodes"], storage["useAllDevices"]) == (False, False)
+    assert {n["name"]: n["devices"] for n in storage["nodes"]} == {w: [{"name": "vdb"}] for w in ("worker-1", "worker-2", "worker-3")}
+    block, filesystem = named(ceph, "StorageClass", "ceph-block"), named(ceph, "StorageClass", "ceph-filesystem")
+    assert block["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
+    assert filesystem["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "false"
+    assert filesystem["provisioner"] == "rook-ceph.cephfs.csi.ceph.com" and filesystem["parameters"]["fsName"] == "ceph-filesystem"
+    assert block["parameters"]["csi.storage.k8s.io/node-stage-secret-namespace"] == "rook-ceph", "the chart filled in its namespace"
+    cert_manager = rendered[("prd", "cert-manager")]
+    assert "enableGatewayAPI: true" in yaml.safe_dump(named(cert_manager, "ConfigMap", "cert-manager")["data"])
+    assert named(cert_manager, "Deployment", "cert-manager")["spec"]["replicas"] == 2
+    cron = named(rendered[("prd", "descheduler")], "CronJob", "descheduler")
+    assert cron["spec"]["schedule"] == "*/3 * * * *"
+    assert named(rendered[("prd", "gateway-helm")], "Deployment", "envoy-gateway")["spec"]["replicas"] == 2
+
+
+def test_helm_refuses_what_a_values_schema_forbids_and_nothing_else(stack_runs, tmp_path):
+    """Why test_values.py checks every key against the defaults: cert-manager's schema refuses a wrong type and an unknown
+    key, but a chart without a schema (the descheduler) renders a misspelled key without a word."""
+    require_shared()
+    helm()
+    text = stack_runs["dev"].artifact("helm/cert-manager-values.yaml")
+    for name, broken in (("type", text.replace("replicaCount: 2", "replicaCount: two", 1)),
+                         ("typo", text.replace("replicaCount: 2", "replicaCont: 2", 1))):
+        (tmp_path / f"{name}.yaml").write_text(broken)
+        assert template(charts.CERT_MANAGER, charts.CERT_MANAGER.version, tmp_path / f"{name}.yaml").returncode != 0, name
+    text = stack_runs["dev"].artifact("helm/descheduler-values.yaml")
+    (tmp_path / "descheduler.yaml").write_text(text.replace("schedule:", "schedul:", 1))
+    assert template(charts.DESCHEDULER, charts.DESCHEDULER.version, tmp_path / "descheduler.yaml").returncode == 0
