@@ -328,6 +328,8 @@ class KubernetesConfig:
     unreachable_toleration_seconds: int = setting(30, check=_in_range(0, 86400, "seconds"))
     # containerd.io from Docker's apt repository (render/containerd.py): the version without the distribution suffix.
     containerd_version: str = setting("2.2.1-1", check=_matches(_CONTAINERD_IO_VERSION, "a containerd.io 2.x package version x.y.z-n"))
+    # false only for a cluster where no pod ever runs (externalKubeconfig: the tests' control plane without kubelets)
+    await_readiness: bool = setting(True)
 
 
 @dataclass(frozen=True)
@@ -448,6 +450,8 @@ class StackConfig:
     sakura_api_root_url: str = setting(DEFAULT_SAKURA_API_ROOT_URL)
     sakura_access_token: Optional[Secret] = setting(None, secret=True)
     sakura_access_token_secret: Optional[Secret] = setting(None, secret=True)
+    # A cluster made elsewhere for the Kubernetes layers (Cilium, add-ons), instead of the kubeadm layer's.
+    external_kubeconfig: Optional[Secret] = setting(None, secret=True)
 
 
 @dataclass(frozen=True)
@@ -974,6 +978,19 @@ def _check_layers(c: StackConfig, fail: Fail) -> None:
         fail("layers.kubernetes", True, "false unless layers.edge and layers.apiLoadBalancer are true (nodes need the router and the API endpoint)")
 
 
+def _check_external_cluster(c: StackConfig, fail: Fail) -> None:
+    """A cluster made elsewhere replaces the kubeadm layer's; only there may readiness go unawaited."""
+    external = c.external_kubeconfig
+    if external is INVALID:
+        return
+    if external is not None and c.layers.kubernetes is True:
+        fail("externalKubeconfig", Said("a kubeconfig"), "unset while layers.kubernetes is true (that layer makes the "
+             "cluster the Kubernetes layers go to); or layers.kubernetes: false")
+    if external is None and c.kubernetes.await_readiness is False:
+        fail("kubernetes.awaitReadiness", False, "true unless externalKubeconfig names a cluster where no pod runs (on "
+             "kubeadm's nodes the add-ons must wait for the charts they need)")
+
+
 def _check_access(c: StackConfig, fail: Fail) -> None:
     """At least one operator range (the machine that runs `pulumi up` reaches every VM over SSH from it);
     no public port twice, none that the router itself serves."""
@@ -1049,8 +1066,9 @@ def _check_addons(c: StackConfig, fail: Fail) -> None:
     layers, addons = c.layers, c.addons
     if not _known(layers.kubernetes, layers.addons):
         return
-    if layers.addons is True and layers.kubernetes is False:
-        fail("layers.addons", True, "false unless layers.kubernetes is true (the add-ons are installed through the cluster's API)")
+    if layers.addons is True and layers.kubernetes is False and c.external_kubeconfig is None:
+        fail("layers.addons", True, "false unless layers.kubernetes is true or externalKubeconfig is set (the add-ons are "
+             "installed through a cluster's API)")
         return
     if not layers.addons_on:
         return
@@ -1095,6 +1113,7 @@ RULES: tuple[Callable[[StackConfig, Fail], None], ...] = (
     _check_wireguard,
     _check_nic_names,
     _check_layers,
+    _check_external_cluster,
     _check_access,
     _check_api_url,
     _check_charts,

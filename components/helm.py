@@ -9,6 +9,12 @@ resources, their names and their count must be known when the program runs, so t
 a *shape*: the same steps computed from a plan with an assumed block. Only names, kinds and counts
 are taken from it, never a value; `_same_shape` makes sure the real steps have the same ones.
 
+Readiness: by default a Release waits (helm --wait, its hooks run) and a Chart's objects and every
+applied object are awaited by pulumi-kubernetes. A cluster where no pod ever runs (the tests' control
+plane has no kubelet; the stack says so with `kubernetes.awaitReadiness: false`) gets them without
+waiting: Releases with `skip_await` and no hooks (a hook Job would never finish), Charts with
+`skip_await`, objects with the `pulumi.com/skipAwait` annotation.
+
 Secrets never go into Helm values (pulumi-kubernetes keeps a release's values in the state in clear):
 an object that needs one carries a `<secret:NAME>` placeholder, filled here from a Pulumi secret, and
 the fields that hold one are then secret (a Secret's `stringData`, not its name). Values with a
@@ -43,6 +49,7 @@ _CORE: dict[tuple[str, str], Callable[..., pulumi.CustomResource]] = {
 _FIELDS = {"metadata": "metadata", "spec": "spec", "data": "data", "stringData": "string_data", "type": "type", "immutable": "immutable"}
 # Applied before the other objects of a step: what those name (an issuer's account key Secret).
 _FIRST_KINDS = ("Secret", "ConfigMap")
+SKIP_AWAIT = "pulumi.com/skipAwait"  # pulumi-kubernetes: create or update the object without waiting for it to be ready
 
 
 def resource_name(step: Step, obj: dict) -> str:
@@ -67,6 +74,12 @@ def _filled(value, secrets: Mapping[str, str]):
     return fill(value, secrets) if isinstance(value, str) else value
 
 
+def _without_await(obj: dict) -> dict:
+    """`obj` annotated so pulumi-kubernetes does not wait for it to be ready."""
+    metadata = obj["metadata"]
+    return {**obj, "metadata": {**metadata, "annotations": {**(metadata.get("annotations") or {}), SKIP_AWAIT: "true"}}}
+
+
 def _refuse_secrets(text: str, what: str) -> str:
     if placeholders(text):
         raise ValueError(f"{what} names secrets ({', '.join(sorted(placeholders(text)))}): secrets go into Kubernetes Secrets, "
@@ -79,9 +92,10 @@ class Applier:
 
     def __init__(self, parent: pulumi.Resource, provider: k8s.Provider, plan: pulumi.Output[Plan],
                  make_steps: Callable[[Plan], Sequence[Step]], shape: Sequence[Step], *, chart_source: Optional[str],
-                 secrets: Optional[Mapping[str, pulumi.Output[str]]] = None):
+                 await_readiness: bool, secrets: Optional[Mapping[str, pulumi.Output[str]]] = None):
         self.parent, self.provider, self.plan, self.shape = parent, provider, plan, tuple(shape)
         self.source = chart_source
+        self.await_readiness = await_readiness
         self.secrets = dict(secrets or {})
 
         def real(p: Plan) -> tuple[Step, ...]:
@@ -90,6 +104,11 @@ class Applier:
             return steps
 
         self.steps: pulumi.Output[tuple[Step, ...]] = plan.apply(real)
+
+    @property
+    def _skip_await(self) -> Optional[bool]:
+        """True where nothing is awaited; unset otherwise, so the inputs of stacks that await stay as they were."""
+        return True if not self.await_readiness else None
 
     def _opts(self, depends_on: Sequence[pulumi.Resource], **extra) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self.parent, provider=self.provider, depends_on=list(depends_on), **extra)
@@ -117,18 +136,21 @@ class Applier:
         if chart.kind == "chart":
             return k8s.helm.v4.Chart(
                 chart.release or chart.name, chart=reference, version=shape.version, namespace=shape.namespace,
-                name=chart.release, values=values,
+                name=chart.release, values=values, skip_await=self._skip_await,
                 repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=repository) if repository else None,
                 opts=self._opts(depends_on, protect=protect))
         return k8s.helm.v3.Release(
             chart.release or chart.name, chart=reference, version=shape.version, namespace=shape.namespace,
             name=chart.release if release_name else None, values=values, timeout=RELEASE_TIMEOUT_SECONDS,
+            skip_await=self._skip_await, disable_webhooks=self._skip_await,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repository) if repository else None,
             opts=self._opts(depends_on, protect=protect))
 
     # -- objects
 
     def _object(self, name: str, obj: pulumi.Output[dict], template: dict, depends_on: Sequence[pulumi.Resource]) -> pulumi.Resource:
+        if not self.await_readiness:
+            obj, template = obj.apply(_without_await), _without_await(template)
         api_version, kind = template["apiVersion"], template["kind"]
         fields = [key for key in template if key not in ("apiVersion", "kind")]
 

@@ -68,6 +68,14 @@ from .render.node_scripts import (
 TEN_YEARS_HOURS = 10 * 365 * 24
 
 
+def install_cilium(parent: pulumi.Resource, provider: k8s.Provider, plan: pulumi.Output[Plan], charts: ChartsPlan, *,
+                   depends_on: list[pulumi.Resource], await_readiness: bool) -> pulumi.Resource:
+    """The CNI, the first chart of any cluster (this layer's, or one made elsewhere: components/external_cluster.py)."""
+    cni = Applier(parent, provider, plan, lambda p: (cilium.step(p),), (cilium.shape(charts),), chart_source=charts.source,
+                  await_readiness=await_readiness)
+    return cni.install(0, depends_on=depends_on, release_name=False)
+
+
 @dataclass(frozen=True)
 class KubernetesClusterArgs:
     plan: pulumi.Output[Plan]
@@ -214,8 +222,7 @@ class KubernetesCluster(pulumi.ComponentResource):
 
         self.provider = k8s.Provider("kubernetes", kubeconfig=self.kubeconfig, enable_server_side_apply=True,
                                      opts=pulumi.ResourceOptions(parent=self, depends_on=[joined[args.bootstrap_node]]))
-        cni = Applier(self, self.provider, plan, lambda p: (cilium.step(p),), (cilium.shape(args.charts),),
-                      chart_source=args.charts.source)
         # After every join, so the release is ready when every node is: the nodes turn Ready with it.
-        self.cilium = cni.install(0, depends_on=list(joined.values()), release_name=False)  # used by addons: after the CNI
+        self.cilium = install_cilium(self, self.provider, plan, args.charts, depends_on=list(joined.values()),
+                                     await_readiness=True)  # used by addons: after the CNI
         self.register_outputs({"kubeconfig": self.kubeconfig})

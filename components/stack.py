@@ -14,6 +14,7 @@ from .api_endpoint import ApiLoadBalancer, ApiLoadBalancerArgs
 from .config import ROUTER_NAME, ConfigError, LoadedConfig, load_config
 from .day_one import record_day_one
 from .edge_router import EdgeRouter, EdgeRouterArgs
+from .external_cluster import ExternalCluster
 from .kubernetes_cluster import KubernetesCluster, KubernetesClusterArgs
 from .layers.addons import ClusterAddons, ClusterAddonsArgs
 from .machines import ClusterMachines, ClusterMachinesArgs
@@ -98,15 +99,16 @@ def deploy() -> None:
 
     reached = (role("api-lb") if c.layers.api_load_balancer else ()) + \
         (role("control-plane") + role("worker") if c.layers.kubernetes else ())
-    if not reached:
-        return  # e.g. the sandbox zone, where VMs never boot: nothing but the VM layer
-    nodes = NodeAccess("node-access", NodeAccessArgs([shapes[n] for n in reached], **vm_access, jump=router_host, after=router_ready))
+    # The sandbox zone, where VMs never boot, reaches none: nothing but the VM layer.
+    nodes = NodeAccess("node-access", NodeAccessArgs([shapes[n] for n in reached], **vm_access, jump=router_host,
+                                                     after=router_ready)) if reached else None
 
     if c.layers.api_load_balancer:
         api = ApiLoadBalancer("api-endpoint", ApiLoadBalancerArgs(plan, {n: nodes.hosts[n] for n in role("api-lb")}, access,
                                                                   machines.server_size))
         pulumi.export("apiEndpoint", api.endpoint)
 
+    cluster = None
     if c.layers.kubernetes:
         control_planes = control_plane_order(loaded)
         cluster = KubernetesCluster("kubernetes", KubernetesClusterArgs(
@@ -124,8 +126,11 @@ def deploy() -> None:
             resize_batch_size=c.workers.resize_batch_size,
         ))
         pulumi.export("kubeconfig", cluster.kubeconfig)
+    elif c.external_kubeconfig is not None:
+        cluster = ExternalCluster("external-cluster", c.external_kubeconfig.value, plan, charts_plan(loaded),
+                                  c.kubernetes.await_readiness)
 
     if c.layers.addons_on:
         addons = ClusterAddons("addons", ClusterAddonsArgs(plan, shape_plan(loaded), cluster.provider, (cluster.cilium,),
-                                                           loaded.protect_stateful))
+                                                           loaded.protect_stateful, c.kubernetes.await_readiness))
         pulumi.export("gateways", addons.gateways)

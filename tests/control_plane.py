@@ -7,7 +7,10 @@ certificate (group system:masters) and the service-account key pair with `crypto
 (discovery maps each kind to its resource), the way `kubectl apply --server-side
 --validate=strict` does; a warning is an error too. `stop()` stops both by PID.
 
-Pods are accepted but never run: there is no kubelet, scheduler or controller manager.
+Pods are accepted but never run: there is no kubelet, scheduler or controller manager. With
+`admission_webhooks=False` the API server calls no admission webhook: their servers are pods, which
+never run here, so a chart's webhook configuration would otherwise refuse every object it guards
+(the real engine applies a chart's objects in its own order, webhook configurations among them).
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ class ControlPlane:
     processes: list[subprocess.Popen] = field(default_factory=list)
     started_in: float = 0.0
     port: int = 0
+    admission_webhooks: bool = True
 
     # -- lifecycle
 
@@ -114,7 +118,9 @@ class ControlPlane:
                     "--client-ca-file", str(pki / "ca.crt"), "--authorization-mode", "Node,RBAC",
                     "--service-account-key-file", str(pki / "sa.pub"), "--service-account-signing-key-file", str(pki / "sa.key"),
                     "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
-                    "--service-cluster-ip-range", "10.96.0.0/12", "--allow-privileged=true", "--v=0")
+                    "--service-cluster-ip-range", "10.96.0.0/12", "--allow-privileged=true", "--v=0",
+                    *(() if self.admission_webhooks else
+                      ("--disable-admission-plugins", "ValidatingAdmissionWebhook,MutatingAdmissionWebhook")))
         self._context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
         self._context.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
         deadline = time.monotonic() + 120

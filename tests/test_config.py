@@ -137,6 +137,14 @@ BAD_CONFIGS = [
     ("vrrp-id", _set("apiLoadBalancer.vrrp", {"virtualRouterId": 300}), "apiLoadBalancer.vrrp.virtualRouterId", "from 1 to 255"),
     ("bootstrap-node-unknown", _set("controlPlanes.bootstrapNode", "cp-9"), "controlPlanes.bootstrapNode", "one of controlPlanes.nodes"),
     ("kubernetes-without-edge", _set("layers", {"edge": False}), "layers.kubernetes", "layers.edge"),
+    ("external-cluster-beside-kubeadm", _set("externalKubeconfig", {"secure": "v1:AAAA:BBBB"}), "externalKubeconfig",
+     "unset while layers.kubernetes is true"),
+    ("external-cluster-plain-text", _both(_set("layers", {"kubernetes": False, "addons": True}),
+                                          _set("externalKubeconfig", "apiVersion: v1")), "externalKubeconfig", "a secret"),
+    ("no-readiness-on-kubeadm-nodes", _set("kubernetes.awaitReadiness", False), "kubernetes.awaitReadiness",
+     "unless externalKubeconfig names a cluster where no pod runs"),
+    ("addons-without-a-cluster", _set("layers", {"kubernetes": False, "addons": True}), "layers.addons",
+     "layers.kubernetes is true or externalKubeconfig is set"),
     ("plain-http-api", _set("sakuraApiRootUrl", "http://example.com/cloud/zone"), "sakuraApiRootUrl", "https://"),
     ("cluster-peer-ref", _set("wireguard.clusterPeers", {"dev": "dev"}), "wireguard.clusterPeers.dev", "organization/project/stack"),
     ("nic-names", _set("nodeNicNames", ["ens3"]), "nodeNicNames", "two distinct interface names"),
@@ -539,3 +547,14 @@ def test_a_section_with_one_bad_key_still_has_its_other_keys_checked(tmp_path):
     path = write_stack(tmp_path, "prd", _venue(publicKey="not-a-key", allowedIps=["10.1.0.0/16"]))
     keys = {p.key for p in _problems(path)}
     assert {K + "wireguard.venue.publicKey", K + "wireguard.venue.allowedIps[0]"} <= keys
+
+
+def test_an_external_cluster_takes_the_kubernetes_layers_without_readiness_waits(tmp_path):
+    """The tests' control plane: VMs as always, Cilium and the add-ons through `externalKubeconfig`, nothing awaited."""
+    path = write_stack(tmp_path, "dev", _both(_set("layers", {"edge": False, "apiLoadBalancer": False, "kubernetes": False,
+                                                              "addons": True}),
+                                              _set("externalKubeconfig", {"secure": "v1:AAAA:BBBB"}),
+                                              _set("kubernetes", {"awaitReadiness": False})))
+    c = load_stack("dev", path)[0].config
+    assert c.external_kubeconfig is not None and "AAAA" not in repr(c.external_kubeconfig)
+    assert c.layers.addons_on and not c.layers.kubernetes and c.kubernetes.await_readiness is False

@@ -41,6 +41,7 @@ class ClusterAddonsArgs:
     provider: k8s.Provider  # KubernetesCluster.provider
     after: tuple[pulumi.Resource, ...]  # the CNI
     protect_stateful: bool  # protect the Ceph releases (prd)
+    await_readiness: bool = True  # kubernetes.awaitReadiness (components/helm.py)
 
 
 class ClusterAddons(pulumi.ComponentResource):
@@ -54,7 +55,7 @@ class ClusterAddons(pulumi.ComponentResource):
         keys = {account_key(server): tls.PrivateKey(account_key(server), algorithm="ECDSA", ecdsa_curve="P256", opts=child).private_key_pem
                 for server in SERVERS}
         applier = Applier(self, args.provider, args.plan, addon_steps, addon_steps(shape), chart_source=shape.charts.source,
-                          secrets=keys)
+                          await_readiness=args.await_readiness, secrets=keys)
         namespaces = applier.namespaces(depends_on=args.after)
         charts: dict[str, list[pulumi.Resource]] = {}  # a step's chart (an objects-only step: its objects)
         made: dict[str, list[pulumi.Resource]] = {}  # everything of a step

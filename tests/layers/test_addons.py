@@ -189,7 +189,7 @@ def test_with_the_layer_off_nothing_of_it_exists(tmp_path, layers):
 
 def test_the_layer_needs_the_cluster(tmp_path):
     path = write_stack(tmp_path, "dev", lambda c: c.update({K + "layers": {"kubernetes": False, "addons": True}}))
-    with pytest.raises(ConfigError, match=r"layers\.addons: expected false unless layers\.kubernetes is true"):
+    with pytest.raises(ConfigError, match=r"layers\.addons: expected false unless layers\.kubernetes is true or externalKubeconfig"):
         load_stack("dev", path)
 
 
@@ -321,3 +321,26 @@ def test_a_chart_version_change_previews_as_one_update(stack_runs, tmp_path):
     loaded, raw, secret_keys = load_stack("dev", write_stack(tmp_path, "dev", _set("charts.versions", {"cert-manager": "v1.21.2"})))
     result = preview(stack_runs["dev"], loaded, raw, secret_keys)
     assert {name: step for name, step in result.steps.items() if step != "same"} == {"cert-manager": "update"}
+
+
+def test_an_external_cluster_gets_the_same_layers_through_its_own_provider_without_readiness_waits(tmp_path, stack_runs):
+    """What the engine test runs against its control plane: no kubeadm layer, the same charts and objects, nothing
+    awaited; while a stack that awaits (every committed one) leaves those inputs unset, as they always were."""
+    run = run_stack("dev", write_stack(tmp_path, "dev", lambda c: c.update({
+        K + "layers": {"edge": False, "apiLoadBalancer": False, "kubernetes": False, "addons": True},
+        K + "externalKubeconfig": {"secure": "v1:AAAA:BBBB"}, K + "kubernetes": {"awaitReadiness": False}})))
+    provider = run.named("kubernetes", "providers:kubernetes")
+    assert provider.parent.endswith("ExternalCluster::external-cluster") and "kubeconfig" in provider.secret_inputs
+    assert not [r for r in run.resources if r.type.startswith("command:")], "no VM is logged in to"
+    made = sorted(r.name for r in run.resources if r.type.startswith("kubernetes:") and r.name != "kubernetes")
+    assert made == sorted(r.name for r in stack_runs["dev"].resources if r.type.startswith("kubernetes:") and r.name != "kubernetes")
+    for r in run.resources:
+        if r.type in ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart"):
+            assert r.inputs.get("skipAwait") is True, r.name
+            assert r.inputs.get("disableWebhooks") is (True if r.type.endswith("Release") else None), r.name
+        elif r.type.startswith("kubernetes:") and r.custom and r.name != "kubernetes":
+            assert r.inputs["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true", r.name
+    for r in stack_runs["dev"].resources:
+        if r.type.startswith("kubernetes:") and r.name != "kubernetes":
+            assert "skipAwait" not in r.inputs and "disableWebhooks" not in r.inputs, r.name
+            assert "pulumi.com/skipAwait" not in str(r.inputs.get("metadata")), r.name
