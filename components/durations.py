@@ -27,17 +27,17 @@ NODE_STEPS = {
     "host-key": 90.0,  # the guest's boot after the VM is up, until sshd answers (the first command waits for it)
     "sudo": 3.0,
     "ssh-keys": 3.0,
-    "prepare": 180.0,  # apt update, containerd, modules, sysctls, firewall
+    "prepare": 270.0,  # apt update, containerd, modules, sysctls, firewall; kubelet/kubeadm/kubectl; a control plane's images
     "router-config": 150.0,  # frr, nftables, WireGuard installed and configured
     "router-bgp": 10.0,
     "api-lb": 90.0,  # HAProxy and Keepalived installed and configured
     "join-ticket": 5.0,
-    "init": 240.0,  # kubelet/kubeadm/kubectl installed, `kubeadm init` with its image pulls
-    "join": 150.0,  # kubelet/kubeadm/kubectl installed, `kubeadm join`
+    "init": 120.0,  # `kubeadm init` with packages and images in place (prepare): certificates, static pods, addons
+    "join": 90.0,  # `kubeadm join` with packages and images in place: for a control plane the etcd member and static pods
     "membership": 1.0,
     "upgrade": 5.0,  # nothing to do on day one
 }
-CHART_INSTALL = 240.0  # a Helm release until its pods are ready (Cilium)
+CHART_INSTALL = 240.0  # a chart until what Helm or pulumi-kubernetes waits for is ready: image pulls, pods started
 
 
 def disk_seconds(size_gb: int, from_archive: bool) -> float:

@@ -28,4 +28,5 @@ class ExternalCluster(pulumi.ComponentResource):
         self.provider = k8s.Provider("kubernetes", kubeconfig=self.kubeconfig, enable_server_side_apply=True,
                                      opts=pulumi.ResourceOptions(parent=self))
         self.cilium = install_cilium(self, self.provider, plan, charts, depends_on=[], await_readiness=await_readiness)
+        self.ready: tuple[pulumi.Resource, ...] = (self.cilium,)  # what the layers above wait for
         self.register_outputs({})

@@ -1,10 +1,13 @@
 """kubeadm layer: from booted VMs to an HA cluster with a CNI, and safe changes afterwards.
 
 Order, as dependencies (so `pulumi up` and the tests see the same graph):
-  prepare(every node) -> bootstrap (init on the bootstrap control plane)
-  -> the other control planes join strictly one at a time (etcd member adds must not overlap)
-  -> workers join in parallel, each after its own prepare and the bootstrap
-  -> Cilium (Helm, components/helm.py, through a Kubernetes provider built from the admin kubeconfig).
+  prepare(every node, in parallel: OS, containerd, kubelet/kubeadm/kubectl, the control-plane images)
+  -> bootstrap (init on the bootstrap control plane), then at once:
+     the other control planes join strictly one at a time (etcd member adds must not overlap);
+     workers join in parallel, each after its own prepare;
+     Cilium (Helm, components/helm.py, through a Kubernetes provider built from the admin kubeconfig): each
+     node's agent starts when the node joins, and the node turns Ready with it.
+  The layers above wait for Cilium and every join (`ready`).
 Every join is preceded by its join ticket on another control plane (token and certificates renewed).
 
 Changes later:
@@ -222,7 +225,10 @@ class KubernetesCluster(pulumi.ComponentResource):
 
         self.provider = k8s.Provider("kubernetes", kubeconfig=self.kubeconfig, enable_server_side_apply=True,
                                      opts=pulumi.ResourceOptions(parent=self, depends_on=[joined[args.bootstrap_node]]))
-        # After every join, so the release is ready when every node is: the nodes turn Ready with it.
-        self.cilium = install_cilium(self, self.provider, plan, args.charts, depends_on=list(joined.values()),
-                                     await_readiness=True)  # used by addons: after the CNI
+        # As soon as the API answers, while the other nodes join: each node's agent starts when it joins (a DaemonSet),
+        # and the node turns Ready with it.
+        self.cilium = install_cilium(self, self.provider, plan, args.charts, depends_on=[joined[args.bootstrap_node]],
+                                     await_readiness=True)
+        # What the layers above wait for: the CNI, and every node joined (their workloads run on the workers).
+        self.ready: tuple[pulumi.Resource, ...] = (self.cilium, *joined.values())
         self.register_outputs({"kubeconfig": self.kubeconfig})

@@ -131,6 +131,6 @@ def deploy() -> None:
                                   c.kubernetes.await_readiness)
 
     if c.layers.addons_on:
-        addons = ClusterAddons("addons", ClusterAddonsArgs(plan, shape_plan(loaded), cluster.provider, (cluster.cilium,),
+        addons = ClusterAddons("addons", ClusterAddonsArgs(plan, shape_plan(loaded), cluster.provider, cluster.ready,
                                                            loaded.protect_stateful, c.kubernetes.await_readiness))
         pulumi.export("gateways", addons.gateways)

@@ -119,8 +119,8 @@ STUBS = {
 LOGGED = ("apt-mark", "systemctl", "modprobe", "sysctl", "swapoff", "netplan", "haproxy", "keepalived", "nft",
           "vtysh", "chown", "sleep")
 CHANGES = ("apt-get install", "apt-get update", "systemctl restart", "systemctl reload", "reload-or-restart", "netplan apply",
-           "sysctl --system", "kubeadm init", "kubeadm join", "kubeadm upgrade", "kubeadm reset", "nft -f", "chown", "kubectl drain",
-           "kubectl uncordon")
+           "sysctl --system", "kubeadm init", "kubeadm join", "kubeadm upgrade", "kubeadm reset", "kubeadm config images pull",
+           "nft -f", "chown", "kubectl drain", "kubectl uncordon")
 
 
 def _stubs(directory: Path) -> Path:
@@ -233,8 +233,11 @@ def test_node_preparation_twice(prd, tmp_path, node):
     result = run_twice(tmp_path, prd.artifact(f"scripts/{node}/prepare.sh"), _nic(prd, node))
     expected = ("apt-get install", "systemctl restart containerd", "sysctl --system")
     if node == "cp-1":
-        expected += ("netplan apply",)
+        expected += ("netplan apply", "kubeadm config images pull --kubernetes-version v1.36.3")
     assert_second_run_is_a_no_op(*result, expect_first=expected)
+    install = next(c for c in result[0] if c.startswith("apt-get install") and "kubelet=" in c)
+    assert "kubelet=1.36.3-*" in install and "kubeadm=1.36.3-*" in install, "no API answers on day one: the plan's version"
+    assert any(c.startswith("kubeadm config images pull") for c in result[0]) == (node == "cp-1"), "images for control planes"
     files = result[2]
     assert "containerd/config.toml" in files and "modules-load.d/60-contest-k8s.conf" in files
     assert ("netplan/60-contest-k8s-routes.yaml" in files) == (node == "cp-1")
@@ -243,8 +246,8 @@ def test_node_preparation_twice(prd, tmp_path, node):
 def test_bootstrap_runs_kubeadm_init_once(prd, tmp_path):
     result = run_twice(tmp_path, filled(prd.artifact("scripts/cp-1/bootstrap.sh")), _nic(prd, "cp-1"))
     first = result[0]
-    assert_second_run_is_a_no_op(*result, expect_first=("apt-get install", "kubeadm init"))
-    assert not any(c.startswith("kubeadm join") for c in first)
+    assert_second_run_is_a_no_op(*result, expect_first=("kubeadm init",))
+    assert not any(c.startswith(("kubeadm join", "apt-get install")) for c in first), "packages come with the preparation"
     assert "already belongs to the cluster" in result[4][1]
 
 
@@ -424,18 +427,18 @@ def test_preparation_leaves_an_existing_containerd_to_the_upgrade_chain(prd, tmp
 def test_a_node_added_during_an_upgrade_installs_the_version_the_control_plane_runs(prd, tmp_path):
     """kubernetes.version went to 1.37.0 and worker-4 joins in the same run: while any API server still runs 1.36.3,
     the new node installs 1.36.3 (a kubelet newer than an API server is not supported); its upgrade step moves it on."""
-    from components.render.node_scripts import join_script
+    from components.render.node_scripts import prepare_script
 
     plan = _prd_plan()
     plan = dataclasses.replace(plan, kubernetes=dataclasses.replace(plan.kubernetes, version="1.37.0", minor="1.37"))
-    script = filled(join_script(plan, "worker-2", "sha256:" + "0" * 64, "vm 1 disk 2"))
+    script = filled(prepare_script(plan, "worker-2"))
     cps = {cp.name: f"{cp.address}:6443" for cp in plan.api.control_planes}
     skew = {f"version-{cps['cp-1']}": "1.37.0", f"version-{cps['cp-2']}": "1.36.3"}  # cp-3 does not answer
     for broken in (False, True):
         text = script.replace('  version=$running\n', '  :\n') if broken else script
         (tmp_path / str(broken)).mkdir()
         first, *_ = run_twice(tmp_path / str(broken), text, _nic(prd, "worker-2"), stub_state=skew)
-        install = next(c for c in first if c.startswith("apt-get install"))
+        install = next(c for c in first if c.startswith("apt-get install") and "kubelet=" in c)
         if broken:
             assert "kubelet=1.37.0-*" in install, "without the version of the control plane it installs the plan's: caught below"
             continue
@@ -443,7 +446,28 @@ def test_a_node_added_during_an_upgrade_installs_the_version_the_control_plane_r
         assert any("stable:/v1.36/deb/Release.key" in c for c in first)
     (tmp_path / "day-one").mkdir()
     first, *_ = run_twice(tmp_path / "day-one", script, _nic(prd, "worker-2"))
-    assert "kubelet=1.37.0-*" in next(c for c in first if c.startswith("apt-get install")), "no API answers: the plan's version"
+    assert "kubelet=1.37.0-*" in next(c for c in first if c.startswith("apt-get install") and "kubelet=" in c), \
+        "no API answers: the plan's version"
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_preparation_rerun_on_a_member_after_a_version_change_installs_and_pulls_nothing(prd, tmp_path, broken):
+    """kubernetes.version went to 1.37.0: every preparation script changes and runs again before the upgrade chain.
+    On cp-2, a member at 1.36.3, it installs no package and pulls no image: the upgrade chain moves the node on."""
+    from components.render.node_scripts import prepare_script
+
+    plan = _prd_plan()
+    plan = dataclasses.replace(plan, kubernetes=dataclasses.replace(plan.kubernetes, version="1.37.0", minor="1.37"))
+    script = filled(prepare_script(plan, "cp-2"))
+    if broken:  # without the member's guard, the control plane's images are pulled again
+        script = script.replace("if [ ! -e /etc/kubernetes/manifests/kube-apiserver.yaml ] && ", "if ")
+    running = {f"version-{cp.address}:6443": "1.36.3" for cp in plan.api.control_planes}
+    first, *_ = run_twice(tmp_path, script, _nic(prd, "cp-2"), installed=CURRENT, stub_state=running,
+                          leftovers=("kubernetes/manifests/kube-apiserver.yaml",))
+    assert not any(c.startswith("apt-get install") and "kubelet=" in c for c in first)
+    pulled = [c for c in first if c.startswith("kubeadm config images pull")]
+    assert pulled == (["kubeadm config images pull --kubernetes-version v1.36.3 --cri-socket unix:///run/containerd/containerd.sock"]
+                      if broken else []), pulled
 
 
 # --------------------------------------------------------------------------- the membership marker and the reset guard

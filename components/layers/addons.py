@@ -10,7 +10,7 @@ Steps (render/charts: `addon_steps`), each a chart and the objects applied once 
   Rook-Ceph operator (CRDs) -> Ceph cluster, RBD and CephFS pools, storage classes
   descheduler
   -> the smoke test, when asked for (after the certificate and the Ceph cluster).
-Everything waits for the CNI (the kubeadm layer's Cilium): nothing schedules before it.
+Everything waits for the CNI and every node's join (the kubeadm layer's `ready`): nothing schedules before them.
 
 A chart's CRDs are served once it is ready, so every custom resource depends on the chart that
 defines it. A step's chart waits for the charts it needs (`Step.needs`), its objects for the objects
@@ -39,7 +39,7 @@ class ClusterAddonsArgs:
     plan: pulumi.Output[Plan]
     shape: Plan  # the plan on an assumed block (plan.shape_plan): which resources to make
     provider: k8s.Provider  # KubernetesCluster.provider
-    after: tuple[pulumi.Resource, ...]  # the CNI
+    after: tuple[pulumi.Resource, ...]  # the cluster's `ready`: the CNI and every node joined
     protect_stateful: bool  # protect the Ceph releases (prd)
     await_readiness: bool = True  # kubernetes.awaitReadiness (components/helm.py)
 

@@ -36,7 +36,7 @@ from typing import Optional
 from ..plan import Plan
 from .containerd import containerd_functions
 from .firewall import install_node_firewall
-from .kubeadm import BOOTSTRAP_TOKEN, CERTIFICATE_KEY, init_config, join_config
+from .kubeadm import BOOTSTRAP_TOKEN, CERTIFICATE_KEY, CRI_SOCKET, init_config, join_config
 from .netplan import ROUTES_FILE, routes_netplan
 from .resize import GATE_MINUTES, RESIZE_MARKER, mark_pending, size_check, unless_pending, wait_for
 from .secrets import secret
@@ -161,8 +161,20 @@ elif [ "$(containerd_version)" != "{plan.kubernetes.containerd_version}" ]; then
   echo "contest-k8s: {node} runs another containerd; the upgrade chain moves it to containerd.io {plan.kubernetes.containerd_version}, drained"
 fi
 systemctl enable --quiet --now containerd
+{_packages(plan)}{_control_plane_images() if machine.role == "control-plane" else ""}"""
+    return script(f"Node preparation for {node} ({plan.stack}): OS, containerd, routes, kubelet, kubeadm, kubectl.", body)
+
+
+def _control_plane_images() -> str:
+    """The control plane's images, pulled while the nodes prepare in parallel: `kubeadm init` and each control-plane
+    join, which run one after another, then start from images already there."""
+    marker = f"{KUBEADM_DIR}/images-pulled"
+    return f"""\
+if [ ! -e /etc/kubernetes/manifests/kube-apiserver.yaml ] && [ "$(cat {marker} 2>/dev/null)" != "$version" ]; then
+  kubeadm config images pull --kubernetes-version "v$version" --cri-socket {CRI_SOCKET} >/dev/null
+  install -D -m 0644 /dev/stdin {marker} <<< "$version"
+fi
 """
-    return script(f"Node preparation for {node} ({plan.stack}): OS, containerd, routes.", body)
 
 
 def _kubernetes_repo(minor: str) -> str:
@@ -205,18 +217,14 @@ fi
 """
 
 
-def _packages(plan: Plan, at_running_version: bool = False) -> str:
-    """The apt repository and, on a fresh node, the pinned packages: the plan's version, or (`at_running_version`)
-    the version the control plane runs."""
-    k = plan.kubernetes
-    if at_running_version:
-        choose, version, minor = _version_of_the_control_plane(plan) + 'minor=${version%.*}\n', "$version", "$minor"
-    else:
-        choose, version, minor = "", k.version, k.minor
+def _packages(plan: Plan) -> str:
+    """The apt repository and, on a fresh node, the packages at the version the control plane runs (the plan's
+    on day one): a node added during an upgrade is never newer than an API server."""
     return f"""\
-{choose}{_kubernetes_repo(minor)}if ! dpkg-query -W -f='${{Status}}' kubeadm 2>/dev/null | grep -q "ok installed"; then
+{_version_of_the_control_plane(plan)}minor=${{version%.*}}
+{_kubernetes_repo("$minor")}if ! dpkg-query -W -f='${{Status}}' kubeadm 2>/dev/null | grep -q "ok installed"; then
   apt_get update -qq
-  apt_get install -y -qq kubelet="{version}-*" kubeadm="{version}-*" kubectl="{version}-*"
+  apt_get install -y -qq kubelet="$version-*" kubeadm="$version-*" kubectl="$version-*"
   apt-mark hold kubelet kubeadm kubectl >/dev/null
 fi
 systemctl enable --quiet kubelet
@@ -250,7 +258,6 @@ kubeadm init --config {KUBEADM_DIR}/init.yaml --upload-certs --skip-token-print 
 echo "contest-k8s: {node} initialized the cluster"
 """
     body = f"""\
-{_packages(plan, at_running_version=bool(initialised_by))}
 {_membership_guard(plan, node, identity)}{put("/etc/kubernetes/pki/ca.crt", "0644", ca_cert_pem)}
 {put("/etc/kubernetes/pki/ca.key", "0600", secret(KUBERNETES_CA_KEY))}
 {put(f"{KUBEADM_DIR}/init.yaml", "0600", init_config(plan))}
@@ -262,7 +269,6 @@ echo "contest-k8s: {node} initialized the cluster"
 
 def join_script(plan: Plan, node: str, ca_hash: str, identity: str) -> str:
     body = f"""\
-{_packages(plan, at_running_version=True)}
 {_membership_guard(plan, node, identity)}{put(f"{KUBEADM_DIR}/join.yaml", "0600", join_config(plan, node, ca_hash))}
 kubeadm join --config {KUBEADM_DIR}/join.yaml >/dev/null
 echo "contest-k8s: {node} joined"
