@@ -32,8 +32,9 @@ NODE_STEPS = {
     "router-bgp": 10.0,
     "api-lb": 90.0,  # HAProxy and Keepalived installed and configured
     "join-ticket": 5.0,
-    "init": 120.0,  # `kubeadm init` with packages and images in place (prepare): certificates, static pods, addons
-    "join": 90.0,  # `kubeadm join` with packages and images in place: for a control plane the etcd member and static pods
+    # Packages (about 30 s) and the control plane's images (about 60 s) moved from these into "prepare".
+    "init": 150.0,  # `kubeadm init` with packages and images in place: certificates, static pods healthy, addons
+    "join": 60.0,  # `kubeadm join` with packages and images in place: for a control plane the etcd member and static pods
     "membership": 1.0,
     "upgrade": 5.0,  # nothing to do on day one
 }
