@@ -93,7 +93,9 @@ def test_the_picture_shows_every_vm_address_the_vip_both_pools_and_every_bgp_nei
         assert {str(neighbor.address), f"worker · AS {plan.bgp.speaker_asn}"} <= set(found[f"vm-{neighbor.name}"][2])
     assert found["tunnel-venue"][1] == "wg-venue->router"
     assert "10.255.0.1" in found["wg-venue"][2] and "172.16.0.0/16" in found["wg-venue"][2]
-    assert f"{stack} · zone is1b · layers: edge on, apiLoadBalancer on, kubernetes on" in words
+    assert f"{stack} · zone is1b · layers: edge on, apiLoadBalancer on, kubernetes on, addons on" in words
+    assert f"Gateway global: {plan.addons.global_gateway}" in found["pool-global"][2]
+    assert f"Gateway private: {plan.addons.private_gateway}" in found["pool-private"][2]
 
 
 def test_adding_worker_4_adds_exactly_its_node_and_its_session(renders, tmp_path):
@@ -161,7 +163,7 @@ def test_layers_that_are_off_are_drawn_grey_and_cluster_peers_are_named(tmp_path
     config = write_stack(tmp_path, "prd", edit)
     loaded, _, _ = load_stack("prd", config)
     text = topology_dot(plan_of("prd", config), loaded.config.layers, loaded.config.wireguard.cluster_peers)
-    assert "layers: edge OFF, apiLoadBalancer on, kubernetes OFF" in text
+    assert "layers: edge OFF, apiLoadBalancer on, kubernetes OFF, addons OFF" in text and "Gateway" not in text
     bgp = [line for line in text.splitlines() if 'id="bgp-' in line or 'id="tunnel-' in line]
     assert len(bgp) == 5 and all("style=dotted" in line for line in bgp)
     assert "cluster peers: dev, wsp</B><BR/>see wireguard.clusterPeers" in text

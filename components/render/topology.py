@@ -33,11 +33,13 @@ class Layers(Protocol):
     edge: bool
     api_load_balancer: bool
     kubernetes: bool
+    addons_on: bool
 
 
 def topology_dot(plan: Plan, layers: Layers, cluster_peers: Iterable[str] = ()) -> str:
     """The DOT document for `plan`; `cluster_peers` are the names under `wireguard.clusterPeers`."""
-    on = {"edge": layers.edge, "apiLoadBalancer": layers.api_load_balancer, "kubernetes": layers.kubernetes}
+    on = {"edge": layers.edge, "apiLoadBalancer": layers.api_load_balancer, "kubernetes": layers.kubernetes,
+          "addons": layers.addons_on}
     edge_off = "" if layers.edge else OFF
     api_off = "" if layers.api_load_balancer else OFF
     router = plan.machine(plan.router.name)
@@ -65,12 +67,12 @@ def topology_dot(plan: Plan, layers: Layers, cluster_peers: Iterable[str] = ()) 
         '      id="control-planes"; label=""; style="rounded,dashed"; color="#9ab89a";',
         *(_vm(m, m.role) for m in control_planes),
         "    }",
-        *(_pool(p) for p in plan.pools if p.name == "global"),
+        *(_pool(p, _gateway(plan, p.name)) for p in plan.pools if p.name == "global"),
         "  }",
         "  subgraph cluster_private {",
         f'    id="switch-private"; style=rounded; color="#7a9a5b"; label={_html(f"<B>private switch {plan.private_network}</B>")};',
         *(_vm(m, f"{m.role} · AS {bgp.speaker_asn}") for m in workers),
-        *(_pool(p) for p in plan.pools if p.name != "global"),
+        *(_pool(p, _gateway(plan, p.name)) for p in plan.pools if p.name != "global"),
         "  }",
     ]
     # Control planes in one column; the load balancers, which dot would otherwise put lb-2 above lb-1, in name order.
@@ -125,8 +127,15 @@ def _vm(machine: Machine, *details: str) -> str:
             f' label={_html("<BR/>".join(lines))}];')
 
 
-def _pool(pool: Pool) -> str:
-    addresses = "".join(f"<BR/>{escape(a)}" for a in pool.addresses)
+def _gateway(plan: Plan, pool: str) -> str:
+    """The add-ons layer's Gateway of the pool named `pool` (global or private) as a label line; none with the layer off."""
+    a = plan.addons
+    address = a and (a.global_gateway if pool == "global" else a.private_gateway)
+    return f"<BR/>Gateway {escape(pool)}: {address}" if address else ""
+
+
+def _pool(pool: Pool, gateway: str) -> str:
+    addresses = "".join(f"<BR/>{escape(a)}" for a in pool.addresses) + gateway
     return (f'    "pool-{pool.name}" [id="pool-{pool.name}", shape=folder, style=filled, fillcolor="#f3ecfa",'
             f' label={_html(f"<B>MetalLB pool {escape(pool.name)}</B>{addresses}")}];')
 
