@@ -328,7 +328,7 @@ class KubernetesConfig:
     unreachable_toleration_seconds: int = setting(30, check=_in_range(0, 86400, "seconds"))
     # containerd.io from Docker's apt repository (render/containerd.py): the version without the distribution suffix.
     containerd_version: str = setting("2.2.1-1", check=_matches(_CONTAINERD_IO_VERSION, "a containerd.io 2.x package version x.y.z-n"))
-    # false only for a cluster where no pod ever runs (externalKubeconfig: the tests' control plane without kubelets)
+    # false exactly with externalKubeconfig: an API server without nodes (the tests' control plane), where no pod runs
     await_readiness: bool = setting(True)
 
 
@@ -450,7 +450,7 @@ class StackConfig:
     sakura_api_root_url: str = setting(DEFAULT_SAKURA_API_ROOT_URL)
     sakura_access_token: Optional[Secret] = setting(None, secret=True)
     sakura_access_token_secret: Optional[Secret] = setting(None, secret=True)
-    # A cluster made elsewhere for the Kubernetes layers (Cilium, add-ons), instead of the kubeadm layer's.
+    # An API server without nodes to check the Kubernetes layers (Cilium, add-ons) against, instead of the kubeadm layer's.
     external_kubeconfig: Optional[Secret] = setting(None, secret=True)
 
 
@@ -979,15 +979,19 @@ def _check_layers(c: StackConfig, fail: Fail) -> None:
 
 
 def _check_external_cluster(c: StackConfig, fail: Fail) -> None:
-    """A cluster made elsewhere replaces the kubeadm layer's; only there may readiness go unawaited."""
-    external = c.external_kubeconfig
-    if external is INVALID:
+    """An API server without nodes (the tests' control plane) stands in for the kubeadm layer's cluster, and only
+    there does nothing wait for readiness: the two go together."""
+    external, wait = c.external_kubeconfig, c.kubernetes.await_readiness
+    if external is INVALID or wait is INVALID:
         return
     if external is not None and c.layers.kubernetes is True:
         fail("externalKubeconfig", Said("a kubeconfig"), "unset while layers.kubernetes is true (that layer makes the "
              "cluster the Kubernetes layers go to); or layers.kubernetes: false")
-    if external is None and c.kubernetes.await_readiness is False:
-        fail("kubernetes.awaitReadiness", False, "true unless externalKubeconfig names a cluster where no pod runs (on "
+    if external is not None and wait:
+        fail("kubernetes.awaitReadiness", True, "false with externalKubeconfig: it names an API server without nodes, where "
+             "nothing ever becomes ready (Cilium is set up for this plan's VIP: not a way to install onto another cluster)")
+    if external is None and not wait:
+        fail("kubernetes.awaitReadiness", False, "true unless externalKubeconfig names an API server without nodes (on "
              "kubeadm's nodes the add-ons must wait for the charts they need)")
 
 

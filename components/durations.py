@@ -35,6 +35,7 @@ NODE_STEPS = {
     # Packages (about 30 s) and the control plane's images (about 60 s) moved from these into "prepare".
     "init": 150.0,  # `kubeadm init` with packages and images in place: certificates, static pods healthy, addons
     "join": 60.0,  # `kubeadm join` with packages and images in place: for a control plane the etcd member and static pods
+    "nodes-ready": 60.0,  # after Cilium's release: the agents of the nodes that joined last pull and start
     "membership": 1.0,
     "upgrade": 5.0,  # nothing to do on day one
 }

@@ -7,7 +7,7 @@ Order, as dependencies (so `pulumi up` and the tests see the same graph):
      workers join in parallel, each after its own prepare;
      Cilium (Helm, components/helm.py, through a Kubernetes provider built from the admin kubeconfig): each
      node's agent starts when the node joins, and the node turns Ready with it.
-  The layers above wait for Cilium and every join (`ready`).
+  -> nodes-ready (on the bootstrap control plane): every node Ready. The layers above wait for it (`ready`).
 Every join is preceded by its join ticket on another control plane (token and certificates renewed).
 
 Changes later:
@@ -62,6 +62,7 @@ from .render.node_scripts import (
     join_script,
     join_ticket_script,
     leave_script,
+    nodes_ready_script,
     prepare_script,
     resize_drain_script,
     resize_gate_script,
@@ -229,6 +230,9 @@ class KubernetesCluster(pulumi.ComponentResource):
         # and the node turns Ready with it.
         self.cilium = install_cilium(self, self.provider, plan, args.charts, depends_on=[joined[args.bootstrap_node]],
                                      await_readiness=True)
-        # What the layers above wait for: the CNI, and every node joined (their workloads run on the workers).
-        self.ready: tuple[pulumi.Resource, ...] = (self.cilium, *joined.values())
+        # What the layers above wait for: every node joined and Ready on the CNI (their workloads run on the workers).
+        text = plan.apply(lambda p: nodes_ready_script(p, args.bootstrap_node))
+        artifacts.publish(f"scripts/{args.bootstrap_node}/nodes-ready.sh", "script", text, host=args.bootstrap_node)
+        self.ready: tuple[pulumi.Resource, ...] = (
+            run("nodes-ready", args.bootstrap_node, args.bootstrap_node, text, depends_on=[self.cilium, *joined.values()]),)
         self.register_outputs({"kubeconfig": self.kubeconfig})

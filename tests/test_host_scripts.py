@@ -462,9 +462,10 @@ def test_preparation_rerun_on_a_member_after_a_version_change_installs_and_pulls
     if broken:  # without the member's guard, the control plane's images are pulled again
         script = script.replace("if [ ! -e /etc/kubernetes/manifests/kube-apiserver.yaml ] && ", "if ")
     running = {f"version-{cp.address}:6443": "1.36.3" for cp in plan.api.control_planes}
-    first, *_ = run_twice(tmp_path, script, _nic(prd, "cp-2"), installed=CURRENT, stub_state=running,
-                          leftovers=("kubernetes/manifests/kube-apiserver.yaml",))
+    first, _, tree, _, _ = run_twice(tmp_path, script, _nic(prd, "cp-2"), installed=CURRENT, stub_state=running,
+                                     leftovers=("kubernetes/manifests/kube-apiserver.yaml",))
     assert not any(c.startswith("apt-get install") and "kubelet=" in c for c in first)
+    assert "apt/sources.list.d/kubernetes.list" not in tree, "nor the repository, which the upgrade chain keeps"
     pulled = [c for c in first if c.startswith("kubeadm config images pull")]
     assert pulled == (["kubeadm config images pull --kubernetes-version v1.36.3 --cri-socket unix:///run/containerd/containerd.sock"]
                       if broken else []), pulled
@@ -589,6 +590,25 @@ def test_a_control_plane_gate_waits_for_ready_and_for_etcd_on_every_member(prd, 
     assert status == "1" and "etcd is not healthy on every member 15 minutes after the resize of cp-2" in output
     assert "kubectl uncordon cp-2" not in log and sum(1 for c in log if c == "sleep 5") == 179
     assert sum(1 for c in first if c.startswith("kubectl get node cp-2")) == 3, "Ready on the third look"
+
+
+NODES = ("cp-1", "cp-2", "cp-3", "worker-1", "worker-2", "worker-3")
+
+
+def test_the_layers_above_start_once_every_node_is_ready_and_a_node_that_is_not_is_named(prd, tmp_path):
+    """nodes-ready, after Cilium and every join: each node of the plan Ready; worker-3 without a working agent stops the
+    run with its name and where to look, instead of a chart's timeout later."""
+    script = filled(prd.artifact("scripts/cp-1/nodes-ready.sh"))
+    (tmp_path / "ready").mkdir()
+    first, second, _, _, outputs = run_twice(tmp_path / "ready", script, _nic(prd, "cp-1"),
+                                             stub_state={**{f"nodes/{n}": "" for n in NODES}, "ready-after": "1"})
+    assert [c.split()[3] for c in first if c.startswith("kubectl get node")] == list(NODES)
+    assert "every node is Ready: cp-1 cp-2 cp-3 worker-1 worker-2 worker-3" in outputs[0]
+    (tmp_path / "worker-3").mkdir()
+    log, _, _, _, (output, status) = run_twice(tmp_path / "worker-3", script, _nic(prd, "cp-1"), runs=1,
+                                               stub_state={f"nodes/{n}": "" for n in NODES if n != "worker-3"} | {"ready-after": "1"})
+    assert status == "1" and "worker-3 is not Ready 15 minutes after it joined and Cilium was installed" in output
+    assert "spec.nodeName=worker-3" in output and "every node is Ready" not in output
 
 
 def test_a_gate_gives_up_on_a_node_that_never_comes_back(prd, tmp_path):

@@ -81,10 +81,12 @@ def test_every_cilium_value_exists_in_the_chart_defaults(stack_runs, stack):
     assert len(joins) == 6
     assert set(joins.values()) & set(release.depends_on) == {joins["cp-1-join"]}, \
         "Cilium comes once the bootstrap control plane answers, while the other nodes join"
+    gate = stack_runs[stack].named("nodes-ready", "Command")
+    assert {release.urn, *joins.values()} <= set(gate.depends_on), "every node Ready once Cilium is in and every node joined"
+    assert all(f"{node} is Ready" in gate.inputs["stdin"] for node in ("cp-1", "cp-2", "cp-3", "worker-1", "worker-2", "worker-3"))
     addons = stack_runs[stack].named("addons", "ClusterAddons")
     namespaces = [r for r in stack_runs[stack].resources if r.parent == addons.urn and r.name.startswith("namespace-")]
-    assert namespaces and all({release.urn, *joins.values()} <= set(r.depends_on) for r in namespaces), \
-        "the add-ons wait for Cilium and every join"
+    assert namespaces and all(gate.urn in r.depends_on for r in namespaces), "the add-ons wait for every node Ready"
     assert unknown_helm_keys({**values, "kubeProxyReplacment": "false"}, defaults) == ["kubeProxyReplacment"]
     assert unknown_helm_keys({"ipam": {"mod": "kubernetes"}}, defaults) == ["ipam.mod"]
 
@@ -240,8 +242,8 @@ def test_adding_worker_4_changes_no_existing_node_resource(stack_runs, tmp_path)
     old, new = _graph_inputs(before), _graph_inputs(after)
     changed = {before.by_urn(u).name for u in old if u in new and old[u] != new[u]}
     # The router lists every worker as a BGP neighbor: only its BGP part (no secret, shown in a preview) gains worker-4;
-    # the Ceph cluster (add-ons layer) gains worker-4's OSD.
-    assert changed == {"router-bgp", "rook-ceph-cluster"}
+    # the Ceph cluster (add-ons layer) gains worker-4's OSD; the readiness gate waits for worker-4 too.
+    assert changed == {"router-bgp", "rook-ceph-cluster", "nodes-ready"}
     assert set(old) <= set(new)
     added = {after.by_urn(u).name for u in set(new) - set(old)}
     assert added == {"worker-4-day-one", "worker-4", "worker-4-boot", "worker-4-data", "worker-4-host-key", "worker-4-sudo", "worker-4-ssh-keys", "worker-4-join-token", "worker-4-prepare", "worker-4-join-ticket",
@@ -370,7 +372,7 @@ def test_every_size_change_waits_for_the_gate_before_it(tmp_path, batch):
                     assert a == b or not graph.reaches(f"{a}-size", f"{b}-ready"), "a batch goes together"
     assert not [n for n in ("cp-1", "lb-1", "worker-1") if graph.reaches(f"{n}-size", "cp-1-ready") and n != "cp-1"]
     # Day one is not slowed down: no VM, preparation, join or setup waits for a size, drain or gate.
-    steps = {r.urn for r in run.resources if r.name.endswith(("-size", "-drain", "-ready"))}
+    steps = {r.urn for r in run.resources if r.name.endswith(("-size", "-drain", "-ready")) and r.name != "nodes-ready"}
     for r in run.resources:
         if r.urn in steps:
             continue

@@ -69,9 +69,9 @@ def test_a_code_change_that_adds_a_tag_or_a_description_updates_only_the_sakura_
     assert result.names("update") == sakura and not result.names("replace")
 
 
-def test_adding_worker_4_previews_only_its_own_resources_the_router_bgp_and_its_osd(stack_runs, tmp_path):
+def test_adding_worker_4_previews_only_its_own_resources_the_router_bgp_its_osd_and_the_readiness_gate(stack_runs, tmp_path):
     result = _preview(stack_runs, tmp_path, "prd", lambda c: c[K + "workers"]["nodes"].update({"worker-4": 14}))
-    assert result.names("update") == {"router-bgp", "rook-ceph-cluster"} and not result.names("replace") and not result.names("delete")
+    assert result.names("update") == {"router-bgp", "rook-ceph-cluster", "nodes-ready"} and not result.names("replace") and not result.names("delete")
     assert all(name.startswith("worker-4") for name in result.names("create")), result.names("create")
 
 

@@ -2,12 +2,13 @@
 
 Every script is safe to run twice (see `render.shell`), and each one's job is narrow:
 - prepare: the OS (NIC check, swap off, modules, sysctls, the node firewall, routes the topology
-  needs) and, on a fresh node, containerd 2.x (render.containerd); it does not depend on the
-  Kubernetes version;
-- init (bootstrap control plane) / join: kubelet/kubeadm/kubectl if none are installed, at the
-  version the control plane runs (the lowest any control plane's API server reports, so a node
+  needs) and, on a fresh node, containerd 2.x (render.containerd) and kubelet/kubeadm/kubectl at
+  the version the control plane runs (the lowest any control plane's API server reports, so a node
   added while an upgrade is under way is never newer than an API server; the upgrade chain then
-  moves it), then `kubeadm init|join --config`. A marker records the VM's identity once kubeadm
+  moves it); a control plane that is not one yet pulls the control plane's images. All nodes
+  prepare at once, so the joins, one after another, start with everything in place. A version
+  change re-runs it: a no-op on a node that has the packages;
+- init (bootstrap control plane) / join: `kubeadm init|join --config`. A marker records the VM's identity once kubeadm
   succeeded; the script does nothing when it matches. Before it resets anything kubeadm left (an
   attempt that stopped halfway, or the membership of a VM this disk used to belong to), it asks
   the API whether this node is already a member (a Node, and for a control plane a started,
@@ -166,13 +167,14 @@ systemctl enable --quiet --now containerd
 
 
 def _control_plane_images() -> str:
-    """The control plane's images, pulled while the nodes prepare in parallel: `kubeadm init` and each control-plane
-    join, which run one after another, then start from images already there."""
+    """The control plane's images for the kubeadm installed, pulled while the nodes prepare in parallel (once; never on a
+    member): `kubeadm init` and each control-plane join, which run one after another, then start with them in place."""
     marker = f"{KUBEADM_DIR}/images-pulled"
     return f"""\
-if [ ! -e /etc/kubernetes/manifests/kube-apiserver.yaml ] && [ "$(cat {marker} 2>/dev/null)" != "$version" ]; then
-  kubeadm config images pull --kubernetes-version "v$version" --cri-socket {CRI_SOCKET} >/dev/null
-  install -D -m 0644 /dev/stdin {marker} <<< "$version"
+kubeadm_version=$(dpkg-query -W -f='${{Version}}' kubeadm 2>/dev/null | cut -d- -f1 || true)
+if [ ! -e /etc/kubernetes/manifests/kube-apiserver.yaml ] && [ "$(cat {marker} 2>/dev/null)" != "$kubeadm_version" ]; then
+  kubeadm config images pull --kubernetes-version "v$kubeadm_version" --cri-socket {CRI_SOCKET} >/dev/null
+  install -D -m 0644 /dev/stdin {marker} <<< "$kubeadm_version"
 fi
 """
 
@@ -205,7 +207,7 @@ version_lt() {{
 version={k.version}
 running=""
 for api in {addresses}; do
-  answer=$(curl -sk --max-time 5 "https://$api/version" | sed -n 's/.*"gitVersion": *"v\\([0-9][0-9.]*\\)".*/\\1/p' || true)
+  answer=$(curl -sk --connect-timeout 2 --max-time 5 "https://$api/version" | sed -n 's/.*"gitVersion": *"v\\([0-9][0-9.]*\\)".*/\\1/p' || true)
   if [ -n "$answer" ] && {{ [ -z "$running" ] || version_lt "$answer" "$running"; }}; then
     running=$answer
   fi
@@ -218,12 +220,13 @@ fi
 
 
 def _packages(plan: Plan) -> str:
-    """The apt repository and, on a fresh node, the packages at the version the control plane runs (the plan's
-    on day one): a node added during an upgrade is never newer than an API server."""
+    """On a fresh node only: the apt repository and the packages at the version the control plane runs (the plan's on
+    day one), so a node added during an upgrade is never newer than an API server. A node that has them is left to
+    the upgrade chain, repository included."""
     return f"""\
-{_version_of_the_control_plane(plan)}minor=${{version%.*}}
-{_kubernetes_repo("$minor")}if ! dpkg-query -W -f='${{Status}}' kubeadm 2>/dev/null | grep -q "ok installed"; then
-  apt_get update -qq
+if ! dpkg-query -W -f='${{Status}}' kubeadm 2>/dev/null | grep -q "ok installed"; then
+{_indent(_version_of_the_control_plane(plan))}  minor=${{version%.*}}
+{_indent(_kubernetes_repo("$minor"))}  apt_get update -qq
   apt_get install -y -qq kubelet="$version-*" kubeadm="$version-*" kubectl="$version-*"
   apt-mark hold kubelet kubeadm kubectl >/dev/null
 fi
@@ -327,10 +330,28 @@ rm -f "$drain_log"
 """
 
 
+def _is_ready(node: str) -> str:
+    return f"[ \"$(kubectl get node {node} -o jsonpath='{{.status.conditions[?(@.type==\"Ready\")].status}}' 2>/dev/null)\" = True ]"
+
+
 def _node_ready(node: str, after: str) -> str:
-    ready = f"[ \"$(kubectl get node {node} -o jsonpath='{{.status.conditions[?(@.type==\"Ready\")].status}}' 2>/dev/null)\" = True ]"
-    return wait_for(f"{node} is Ready", ready, f"{node} is not Ready {GATE_MINUTES} minutes {after}; it stays cordoned and "
-                    "nothing after it runs. Look at its kubelet, then run pulumi up again: this step waits again")
+    return wait_for(f"{node} is Ready", _is_ready(node), f"{node} is not Ready {GATE_MINUTES} minutes {after}; it stays "
+                    "cordoned and nothing after it runs. Look at its kubelet, then run pulumi up again: this step waits again")
+
+
+def nodes_ready_script(plan: Plan, on: str) -> str:
+    """On a control plane, once Cilium is installed and every node joined: every node of the plan Ready, so the layers
+    above start on a working network, and a node whose CNI agent or kubelet fails is named here, not as a chart's
+    timeout. Names every node, so adding one runs it again."""
+    nodes = [m.name for m in plan.machines if m.role in ("control-plane", "worker")]
+    waits = "".join(wait_for(f"{node} is Ready", _is_ready(node),
+                             f"{node} is not Ready {GATE_MINUTES} minutes after it joined and Cilium was installed: look at its "
+                             f"kubelet and its Cilium agent (kubectl -n kube-system get pods -o wide --field-selector "
+                             f"spec.nodeName={node}), then run pulumi up again: this step waits again") for node in nodes)
+    body = f"""\
+{_kubeconfig(plan, on)}{waits}echo "contest-k8s: every node is Ready: {' '.join(nodes)}"
+"""
+    return script(f"Every node of {plan.stack} Ready on the cluster's network.", body)
 
 
 def upgrade_script(plan: Plan, node: str) -> str:

@@ -1,4 +1,4 @@
-"""Cilium, the CNI the kubeadm layer installs once every node has joined."""
+"""Cilium, the CNI the kubeadm layer installs as soon as the bootstrap control plane answers."""
 
 from __future__ import annotations
 
