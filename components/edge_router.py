@@ -26,8 +26,7 @@ from .remote import Host, SshAccess, run_script
 from .render.frr import frr_bgp_script, frr_conf, frr_setup_script, nftables_conf
 from .render.vyos import BGP_SUBTREES, WIREGUARD_PRIVATE_KEY, base_subtrees, vyos_apply_script, vyos_base_commands, vyos_bgp_commands
 from .render.wireguard import ClusterPeer, cluster_peer, public_key, router_wg_conf
-
-READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"  # the engine's built-in read of another stack's outputs
+from .stack_outputs import read_stack_outputs
 
 
 @dataclass(frozen=True)
@@ -82,17 +81,11 @@ class EdgeRouter(pulumi.ComponentResource):
         self.register_outputs({"wireguard": peer})
 
     def _cluster_peer(self, name: str, stack_ref: str) -> WireGuardPeer | None:
-        """The peer from the other stack's `wireguard` output; None (with a warning) while it has none.
-
-        Read with the engine's `readStackOutputs` rather than a StackReference: a StackReference to a
-        stack that does not exist yet fails the whole run, and bringing up wsp before prd must work."""
-        try:
-            outputs = pulumi.runtime.invoke(READ_STACK_OUTPUTS, {"name": stack_ref}).value or {}
-        except Exception as e:  # noqa: BLE001: the engine reports a missing stack (or backend) as an invoke failure
-            pulumi.log.warn(f"cluster peer {name}: stack {stack_ref} cannot be read ({e}); it is left out until an update "
-                            "after that stack exists", self)
+        """The peer from the other stack's `wireguard` output; None (with a warning) while it has none."""
+        outputs = read_stack_outputs(stack_ref, f"cluster peer {name}", self)
+        if outputs is None:
             return None
-        output = (outputs.get("outputs") or {}).get("wireguard")
+        output = outputs.plain("wireguard")
         if not output:
             pulumi.log.warn(f"cluster peer {name}: stack {stack_ref} has no wireguard output yet; it is left out until the next "
                             "update", self)

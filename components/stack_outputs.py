@@ -1,0 +1,47 @@
+"""Other stacks' outputs, read the way that lets a stack come up before the stacks it reads.
+
+A StackReference to a stack that does not exist yet fails the whole run, and bringing up wsp before
+prd and dev must work. The engine's built-in `readStackOutputs` invoke answers the same outputs and
+fails alone, so a missing stack (or output) is skipped with a warning and picked up by a later update.
+
+The invoke hands back secret outputs in clear (it only says that some were secret), so a secret
+output is read only as a secret Output (`StackOutputs.secret`), never as a plain value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pulumi
+
+READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"  # the engine's built-in read of another stack's outputs
+
+
+@dataclass(frozen=True)
+class StackOutputs:
+    stack: str
+    values: dict
+    secret_names: frozenset[str]
+
+    def plain(self, name: str) -> Any:
+        """An output that is not secret (None when the stack has no such output)."""
+        if name in self.secret_names:
+            raise ValueError(f"output {name} of {self.stack} is secret: read it with secret()")
+        return self.values.get(name)
+
+    def secret(self, name: str) -> Optional[pulumi.Output]:
+        """An output as a secret, whatever the stack marked it (None when it has no such output)."""
+        return pulumi.Output.secret(self.values[name]) if self.values.get(name) is not None else None
+
+
+def read_stack_outputs(stack: str, reader: str, resource: pulumi.Resource) -> Optional[StackOutputs]:
+    """The outputs of `stack` (organization/project/stack), or None with a warning, naming `reader`, when it cannot
+    be read (it does not exist yet, or the backend refuses)."""
+    try:
+        result = pulumi.runtime.invoke(READ_STACK_OUTPUTS, {"name": stack}).value or {}
+    except Exception as e:  # noqa: BLE001: the engine reports a missing stack (or backend) as an invoke failure
+        pulumi.log.warn(f"{reader}: stack {stack} cannot be read ({e}); it is left out until an update after that stack "
+                        "exists", resource)
+        return None
+    return StackOutputs(stack, dict(result.get("outputs") or {}), frozenset(result.get("secretOutputNames") or ()))
