@@ -87,8 +87,20 @@ DESCHEDULER = Chart(
     "no hooks, no state; the CronJob and its policy show their diff in a preview",
     "descheduler")
 
+
+# -- the GitOps layer (wsp)
+ARGO_CD = Chart(
+    "argo-cd", "10.1.1", "https://argoproj.github.io/argo-helm", "argocd", "argocd", "release",
+    "its CRDs carry helm.sh/resource-policy: keep, which only Helm honours: removing the chart must never delete "
+    "the Applications and AppProjects; its pre-install hook Job (redis-secret-init) makes Redis's password before "
+    "Redis starts",
+    "argo-cd")
+
+# By layer, each in install order: the add-ons layer's, the GitOps layer's (where layers.gitops is on).
+ADDONS: tuple[Chart, ...] = (METALLB, ENVOY_GATEWAY, CERT_MANAGER, ROOK_CEPH, ROOK_CEPH_CLUSTER, DESCHEDULER)
+GITOPS: tuple[Chart, ...] = (ARGO_CD,)
 # In install order.
-ALL: tuple[Chart, ...] = (CILIUM, METALLB, ENVOY_GATEWAY, CERT_MANAGER, ROOK_CEPH, ROOK_CEPH_CLUSTER, DESCHEDULER)
+ALL: tuple[Chart, ...] = (CILIUM, *ADDONS, *GITOPS)
 BY_NAME: dict[str, Chart] = {c.name: c for c in ALL}
 
 

@@ -30,6 +30,7 @@ from typing import Any, Callable, Literal, Optional
 from urllib.parse import urlsplit
 
 from . import charts
+from .app_project import normalize_git_url, source_permitted
 from .sakura import catalog
 
 PROJECT = "contest-k8s"
@@ -48,6 +49,19 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9
 _DNS_NAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?", re.ASCII)
 # A cron schedule of five fields (minute hour day month weekday), as a Kubernetes CronJob takes it.
 _CRON = re.compile(r"[0-9*/,-]+( [0-9*/,-]+){4}", re.ASCII)
+# A Go duration of hours and minutes, as Argo CD's sync windows take it (1h, 30m, 10h30m).
+_DURATION = re.compile(r"(?=\d)(\d+h)?(\d+m)?", re.ASCII)
+# An IANA time zone name (Asia/Tokyo, UTC).
+_TIME_ZONE = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}", re.ASCII)
+# A GitHub organization login, and a team's slug (lower case, as Dex reports it in the `org:team` group).
+_GITHUB_ORGANIZATION = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,37}[A-Za-z0-9])?", re.ASCII)
+_GITHUB_TEAM = re.compile(r"[a-z0-9][a-z0-9_-]{0,99}", re.ASCII)
+# A GitHub OAuth app's client ID (20 hex characters, or Ov23li... for newer apps).
+_OAUTH_CLIENT_ID = re.compile(r"[A-Za-z0-9.]{16,64}", re.ASCII)
+# A Slack channel name (lower case, no #).
+_SLACK_CHANNEL = re.compile(r"[a-z0-9][a-z0-9_-]{0,79}", re.ASCII)
+# A git repository URL Argo CD clones: https://host/path or user@host:path.
+_REPO_URL = re.compile(r"(https://[A-Za-z0-9.-]+(:\d{1,5})?/[^\s]+|[a-z0-9_-]+@[A-Za-z0-9.-]+:[^\s]+)", re.ASCII)
 # One part of a fully qualified stack name organization/project/stack.
 STACK_NAME_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", re.ASCII)
 _HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*", re.ASCII)
@@ -356,6 +370,8 @@ class LayersConfig:
     kubernetes: bool = setting(True)
     # None: on whenever layers.kubernetes is (see `addons_on`).
     addons: Optional[bool] = setting(None)
+    # Argo CD runs in this cluster and deploys to the environments of the `gitops` section (wsp).
+    gitops: bool = setting(False)
 
     @property
     def addons_on(self) -> bool:
@@ -426,6 +442,75 @@ class AddonsConfig:
     smoke_test: bool = setting(False)
 
 
+# --------------------------------------------------------------------------- the GitOps layer
+
+
+def _repo_url(v: str) -> Optional[str]:
+    if not _REPO_URL.fullmatch(v) or not normalize_git_url(v):
+        return "a git repository URL like https://github.com/example-org/score-server-deploy.git or git@github.com:org/repo.git"
+    return None
+
+
+def _source_repo(v: str) -> Optional[str]:
+    """A `sourceRepos` entry: a repository URL, or a glob of them (`https://github.com/example-org/*`), `!` to deny."""
+    if not v or v.strip() != v or not v.isascii() or not normalize_git_url(v.removeprefix("!")):
+        return "a repository URL or a glob of them like https://github.com/example-org/* (! in front denies)"
+    return None
+
+
+@dataclass(frozen=True)
+class GithubSsoConfig:
+    """Log-in to Argo CD through GitHub (Dex's GitHub connector): members of the organization only."""
+
+    organization: str = setting(check=_matches(_GITHUB_ORGANIZATION, "a GitHub organization login"))
+    client_id: str = setting(check=_matches(_OAUTH_CLIENT_ID, "a GitHub OAuth app's client ID"))  # secret: gitopsGithubClientSecret
+    admin_teams: tuple[str, ...] = setting(each=_matches(_GITHUB_TEAM, "a GitHub team slug (lower case)"))  # Argo CD role:admin
+
+
+@dataclass(frozen=True)
+class SyncWindowConfig:
+    """An AppProject sync window: when automated syncs may (allow) or may not (deny) happen."""
+
+    kind: Literal["allow", "deny"] = setting()
+    schedule: str = setting(check=_matches(_CRON, "a cron schedule of five fields, like 0 9 * * *"))  # when the window opens
+    duration: str = setting(check=_matches(_DURATION, "a duration in hours and minutes, like 9h or 1h30m"))
+    time_zone: str = setting("UTC", check=_matches(_TIME_ZONE, "an IANA time zone like Asia/Tokyo"))
+    manual_sync: bool = setting(False)  # manual syncs still allowed inside a deny window
+
+
+@dataclass(frozen=True)
+class ApplicationConfig:
+    """One Argo CD Application: a helmfile in a repository, rendered by the helmfile plugin."""
+
+    repo_url: str = setting(check=_repo_url)
+    namespace: str = setting(check=_matches(DNS_LABEL, "a namespace name that is a DNS label"))
+    path: str = setting(".")
+    target_revision: str = setting("HEAD")
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    """One environment Argo CD deploys to: its cluster, its AppProject and its Applications."""
+
+    stack: str = setting()  # organization/project/stack; this stack itself is Argo CD's own cluster (in-cluster)
+    helmfile_environment: str = setting(check=_matches(DNS_LABEL, "a helmfile environment name like production"))
+    source_repos: tuple[str, ...] = setting(each=_source_repo)
+    sync_teams: tuple[str, ...] = setting((), each=_matches(_GITHUB_TEAM, "a GitHub team slug (lower case)"))
+    automated_sync: bool = setting(False)  # prune and self-heal
+    sync_windows: tuple[SyncWindowConfig, ...] = setting(())
+    applications: dict[str, ApplicationConfig] = setting({})
+
+
+@dataclass(frozen=True)
+class GitOpsConfig:
+    """The GitOps layer (components/layers/gitops.py): Argo CD here, and the environments it deploys to."""
+
+    hostname: str = setting(check=_matches(_DNS_NAME, "a DNS name like argocd.wsp.example.org"))  # on the global Gateway
+    github: GithubSsoConfig = setting()
+    slack_channel: str = setting(check=_matches(_SLACK_CHANNEL, "a Slack channel name without #, like argocd"))
+    environments: dict[str, EnvironmentConfig] = setting()
+
+
 @dataclass(frozen=True)
 class StackConfig:
     """The whole stack: one field per top-level key `contest-k8s:<camelCaseName>`."""
@@ -443,6 +528,7 @@ class StackConfig:
     layers: LayersConfig = setting(LayersConfig())
     charts: ChartsConfig = setting(ChartsConfig())
     addons: Optional[AddonsConfig] = setting(None)  # required when layers.addons is on
+    gitops: Optional[GitOpsConfig] = setting(None)  # required when layers.gitops is on
     node_os: Literal["ubuntu2404", "ubuntu2204"] = setting("ubuntu2404")
     node_nic_names: tuple[str, ...] = setting(catalog.DEFAULT_NODE_NIC_NAMES)
     ssh: SshConfig = setting(SshConfig())
@@ -452,6 +538,8 @@ class StackConfig:
     sakura_access_token_secret: Optional[Secret] = setting(None, secret=True)
     # An API server without nodes to check the Kubernetes layers (Cilium, add-ons) against, instead of the kubeadm layer's.
     external_kubeconfig: Optional[Secret] = setting(None, secret=True)
+    gitops_github_client_secret: Optional[Secret] = setting(None, secret=True)  # the GitHub OAuth app's
+    gitops_slack_token: Optional[Secret] = setting(None, secret=True)  # a Slack bot token (xoxb-...)
 
 
 @dataclass(frozen=True)
@@ -1105,6 +1193,64 @@ def _check_addons(c: StackConfig, fail: Fail) -> None:
              "of a pool is on another worker's OSD")
 
 
+def _check_gitops(c: StackConfig, fail: Fail) -> None:
+    """Argo CD needs the add-ons (the Gateway, its certificate); when it is on: its hostname on the Gateway, someone to
+    administer it, and environments of other stacks (each once) whose applications their own project permits."""
+    layers, gitops = c.layers, c.gitops
+    if not _known(layers.gitops, layers.kubernetes, layers.addons) or not layers.gitops:
+        return
+    if not layers.addons_on:
+        fail("layers.gitops", True, "false unless layers.addons is on: Argo CD is served on the global Gateway, with its "
+             "certificate")
+        return
+    if gitops is None:
+        fail("gitops", Said("nothing"), "a gitops section (hostname, github, slackChannel, environments) when layers.gitops "
+             "is on; or layers.gitops: false")
+        return
+    if gitops is INVALID:
+        return
+    hostnames = c.addons.gateway.hostnames if c.addons is not None and _known(c.addons) else INVALID
+    if _known(gitops.hostname, hostnames) and gitops.hostname not in hostnames:
+        fail("gitops.hostname", gitops.hostname, f"one of addons.gateway.hostnames ({', '.join(hostnames)}): the global "
+             "Gateway's certificate must name it")
+    if _known(gitops.github.admin_teams) and not gitops.github.admin_teams:
+        fail("gitops.github.adminTeams", Said("an empty list"), "at least one GitHub team: Argo CD's admin account is off, "
+             "so its admins are these teams")
+    if gitops.environments is INVALID:
+        return
+    if not gitops.environments:
+        fail("gitops.environments", Said("nothing"), "at least one environment Argo CD deploys to")
+    stacks: dict[str, str] = {}
+    for name, environment in sorted(gitops.environments.items()):
+        key = child_key("gitops.environments", name)
+        if not DNS_LABEL.fullmatch(name):
+            fail(key, name, "an environment name that is a DNS label (it names the AppProject and the cluster)")
+            continue
+        if environment is INVALID:
+            continue
+        stack = environment.stack
+        if _known(stack):
+            parts = stack.split("/")
+            if len(parts) != 3 or not all(STACK_NAME_PART.fullmatch(part) for part in parts):
+                fail(f"{key}.stack", stack, "a fully qualified stack name organization/project/stack")
+            elif stack in stacks:
+                fail(f"{key}.stack", stack, f"a stack not already the cluster of {stacks[stack]}")
+            else:
+                stacks[stack] = key
+        repos = environment.source_repos
+        if _known(repos) and not repos:
+            fail(f"{key}.sourceRepos", Said("an empty list"), "at least one repository the environment may deploy from")
+        if environment.applications is INVALID:
+            continue
+        for app, application in sorted(environment.applications.items()):
+            app_key = child_key(f"{key}.applications", app)
+            if not DNS_LABEL.fullmatch(app) or len(f"{app}-{name}") > 63:
+                fail(app_key, app, f"an application name that is a DNS label (with -{name}, at most 63 characters)")
+            elif _known(application, repos) and not source_permitted(repos, application.repo_url):
+                fail(f"{app_key}.repoUrl", application.repo_url, f"a repository {key}.sourceRepos permits "
+                     f"({', '.join(repos)}): Argo CD would refuse the application")
+
+
 RULES: tuple[Callable[[StackConfig, Fail], None], ...] = (
     _check_node_names,
     _check_counts,
@@ -1122,6 +1268,7 @@ RULES: tuple[Callable[[StackConfig, Fail], None], ...] = (
     _check_api_url,
     _check_charts,
     _check_addons,
+    _check_gitops,
 )
 
 

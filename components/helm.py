@@ -45,8 +45,12 @@ _CORE: dict[tuple[str, str], Callable[..., pulumi.CustomResource]] = {
     ("v1", "Service"): k8s.core.v1.Service,
     ("v1", "PersistentVolumeClaim"): k8s.core.v1.PersistentVolumeClaim,
     ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
+    ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccount,
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): k8s.rbac.v1.ClusterRole,
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): k8s.rbac.v1.ClusterRoleBinding,
 }
-_FIELDS = {"metadata": "metadata", "spec": "spec", "data": "data", "stringData": "string_data", "type": "type", "immutable": "immutable"}
+_FIELDS = {"metadata": "metadata", "spec": "spec", "data": "data", "stringData": "string_data", "type": "type", "immutable": "immutable",
+           "rules": "rules", "roleRef": "role_ref", "subjects": "subjects"}
 # Applied before the other objects of a step: what those name (an issuer's account key Secret).
 _FIRST_KINDS = ("Secret", "ConfigMap")
 SKIP_AWAIT = "pulumi.com/skipAwait"  # pulumi-kubernetes: create or update the object without waiting for it to be ready
@@ -177,9 +181,9 @@ class Applier:
         return k8s.apiextensions.CustomResource(name, api_version=api_version, kind=kind, metadata=field("metadata"),
                                                 spec=field("spec") if "spec" in fields else None, opts=opts)
 
-    def namespaces(self, *, depends_on: Sequence[pulumi.Resource] = ()) -> dict[str, pulumi.Resource]:
-        """A Namespace for every step's namespace; published as kubernetes/namespaces.yaml."""
-        artifacts.publish("kubernetes/namespaces.yaml", "kubernetes", self.steps.apply(namespaces_yaml))
+    def namespaces(self, *, depends_on: Sequence[pulumi.Resource] = (), file: str = "namespaces") -> dict[str, pulumi.Resource]:
+        """A Namespace for every step's namespace; published as kubernetes/<file>.yaml (one file per layer)."""
+        artifacts.publish(f"kubernetes/{file}.yaml", "kubernetes", self.steps.apply(namespaces_yaml))
         made = {}
         for i, template in enumerate(namespace_objects(self.shape)):
             obj = self.steps.apply(lambda steps, i=i: namespace_objects(steps)[i])

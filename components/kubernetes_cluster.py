@@ -99,6 +99,7 @@ class KubernetesClusterArgs:
 class KubernetesCluster(pulumi.ComponentResource):
     kubeconfig: pulumi.Output[str]
     provider: k8s.Provider
+    ca_cert: pulumi.Output[str]  # used by the stack output kubernetesCa: the CA Argo CD trusts this cluster's API by
 
     def __init__(self, name: str, args: KubernetesClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("contest-k8s:index:KubernetesCluster", name, None, opts)
@@ -119,6 +120,7 @@ class KubernetesCluster(pulumi.ComponentResource):
                                               opts=child).result.apply(lambda t: f"{t[:6]}.{t[6:]}")
                   for node in args.control_planes + args.workers}
         ca_hash = ca.cert_pem.apply(ca_cert_hash)
+        self.ca_cert = ca.cert_pem
 
         admin_key = tls.PrivateKey("admin-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
         admin_csr = tls.CertRequest("admin-csr", private_key_pem=admin_key.private_key_pem, opts=child,

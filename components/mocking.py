@@ -13,6 +13,7 @@ import base64
 import datetime
 import hashlib
 import ipaddress
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import pulumi
@@ -45,6 +46,13 @@ def fake_mac(*parts: str) -> str:
 def fake_random_bytes(stack: str, resource_name: str, length: int) -> bytes:
     """What FakeCloud answers for a pulumi-random RandomBytes of that stack and name."""
     return (digest(stack, resource_name, "bytes") * 4)[:length]
+
+
+def fake_service_account_token(stack: str, namespace: str, name: str) -> str:
+    """What FakeCloud's token controller writes into a service-account-token Secret: a JWT-shaped string."""
+    def part(*words: str) -> str:
+        return base64.urlsafe_b64encode(digest(stack, namespace, name, *words)).decode().rstrip("=")
+    return ".".join((part("header"), part("claims"), part("signature")))
 
 
 def fake_block(stack: str, prefix_length: int) -> ipaddress.IPv4Network:
@@ -94,6 +102,13 @@ def _pem(key: Any) -> tuple[str, str]:
     return private.decode(), public.decode()
 
 
+@dataclass(frozen=True)
+class _Named:
+    """The one attribute of MockResourceArgs the key and certificate answers read."""
+
+    name: str
+
+
 class FakeCloud(pulumi.runtime.Mocks):
     """Answers for every resource type the program creates."""
 
@@ -119,6 +134,7 @@ class FakeCloud(pulumi.runtime.Mocks):
             "tls:index/certRequest:CertRequest": self._cert_request,
             "tls:index/locallySignedCert:LocallySignedCert": self._locally_signed_cert,
             "command:remote:Command": self._command,
+            "kubernetes:core/v1:Secret": self._secret,
         }
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
@@ -247,6 +263,25 @@ class FakeCloud(pulumi.runtime.Mocks):
         )
         return cert.public_bytes(serialization.Encoding.PEM).decode()
 
+    # -- Kubernetes
+
+    def _secret(self, args, state: dict) -> dict:
+        """A service-account-token Secret comes back with its token, as the token controller fills it in."""
+        if state.get("type") != "kubernetes.io/service-account-token":
+            return {}
+        metadata = state.get("metadata") or {}
+        token = fake_service_account_token(self.stack, metadata.get("namespace", "default"), metadata["name"])
+        return {"data": {"token": base64.b64encode(token.encode()).decode()}}
+
+    def kubernetes_ca(self) -> str:
+        """The cluster CA the kubeadm layer makes under FakeCloud (its stack output kubernetesCa)."""
+        from .kubernetes_cluster import TEN_YEARS_HOURS
+
+        key = self._private_key(_Named("kubernetes-ca-key"), {"algorithm": "ECDSA"})["privateKeyPem"]
+        return self._self_signed_cert(_Named("kubernetes-ca"), {"privateKeyPem": key, "isCaCertificate": True,
+                                                                "validityPeriodHours": TEN_YEARS_HOURS,
+                                                                "subject": {"commonName": "kubernetes"}})["certPem"]
+
     # -- other stacks
 
     def _stack_outputs(self, name: str) -> dict | None:
@@ -259,10 +294,19 @@ class FakeCloud(pulumi.runtime.Mocks):
         stack = name.rsplit("/", 1)[-1]
         if not (PROJECT_ROOT / f"Pulumi.{stack}.yaml").exists():
             return None
+        from .render.charts.argo_cd import ACCESS_NAMESPACE, TOKEN_SECRET
+
         loaded, _, _ = load_stack(stack)
         plan = build_plan(loaded, GlobalBlock.assumed(fake_block(stack, loaded.config.network.global_prefix_length)))
         key = public_key(base64.b64encode(fake_random_bytes(stack, "wireguard-key", 32)).decode())
-        return {"name": name, "outputs": {"wireguard": cluster_peer(plan, key).as_output()}, "secretOutputNames": []}
+        outputs: dict = {"wireguard": cluster_peer(plan, key).as_output()}
+        secret_names = []
+        layers = loaded.config.layers
+        if layers.kubernetes and not layers.gitops:  # what its ArgoCdAccess exports (components/stack.py)
+            outputs.update(apiEndpoint=plan.api.endpoint, kubernetesCa=FakeCloud(stack).kubernetes_ca(),
+                           argocdToken=fake_service_account_token(stack, ACCESS_NAMESPACE, TOKEN_SECRET))
+            secret_names.append("argocdToken")
+        return {"name": name, "outputs": outputs, "secretOutputNames": secret_names}
 
     # -- pulumi-command
 

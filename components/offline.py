@@ -55,6 +55,7 @@ class Registration:
     id: str = ""
     provider: str = ""  # the provider reference (URN::ID) a custom resource was registered with
     providers: dict = field(default_factory=dict)  # package -> provider reference, as a component hands them down
+    secret_outputs: tuple[str, ...] = ()  # outputs the engine keeps secret in the state whatever the inputs (a Secret's data)
 
     @property
     def short_type(self) -> str:
@@ -155,6 +156,7 @@ class RecordingMonitor(mocks.MockMonitor):
                 id=response.id,
                 provider=request.provider,
                 providers=dict(request.providers),
+                secret_outputs=tuple(request.additionalSecretOutputs),
             )
         )
 

@@ -235,6 +235,55 @@ class AddonsPlan:
     smoke_test: bool
 
 
+# Argo CD's name for the cluster it runs in (its built-in registration, https://kubernetes.default.svc).
+IN_CLUSTER = "in-cluster"
+
+
+@dataclass(frozen=True)
+class SyncWindowPlan:
+    kind: Literal["allow", "deny"]
+    schedule: str
+    duration: str
+    time_zone: str
+    manual_sync: bool
+
+
+@dataclass(frozen=True)
+class ApplicationPlan:
+    name: str  # <application>-<environment>: Application names are unique in Argo CD's namespace
+    repo_url: str
+    path: str
+    target_revision: str
+    namespace: str
+
+
+@dataclass(frozen=True)
+class EnvironmentPlan:
+    """One AppProject, the cluster it deploys to and its Applications."""
+
+    name: str  # the AppProject's name, and the cluster's name in Argo CD (IN_CLUSTER for Argo CD's own)
+    cluster: str
+    stack: Optional[str]  # the stack whose outputs register the cluster; None: Argo CD's own cluster
+    helmfile_environment: str
+    source_repos: tuple[str, ...]
+    sync_teams: tuple[str, ...]
+    automated_sync: bool
+    sync_windows: tuple[SyncWindowPlan, ...]
+    applications: tuple[ApplicationPlan, ...]
+
+
+@dataclass(frozen=True)
+class GitOpsPlan:
+    """The GitOps layer: Argo CD on the global Gateway, GitHub log-in, Slack, and the environments it deploys to."""
+
+    hostname: str
+    github_organization: str
+    github_client_id: str
+    admin_teams: tuple[str, ...]
+    slack_channel: str
+    environments: tuple[EnvironmentPlan, ...]  # by name
+
+
 # Linux's default ephemeral port range (net.ipv4.ip_local_port_range 32768-60999, rounded up as Sakura's
 # documentation examples do): the destination ports of the replies to connections a VM opens.
 EPHEMERAL_PORTS = "32768-61000"
@@ -312,6 +361,7 @@ class Plan:
     protect_stateful: bool
     charts: ChartsPlan
     addons: Optional[AddonsPlan]  # None when layers.addons is off
+    gitops: Optional[GitOpsPlan]  # None when layers.gitops is off
 
     def machine(self, name: str) -> Machine:
         return next(m for m in self.machines if m.name == name)
@@ -364,6 +414,33 @@ def charts_plan(loaded: LoadedConfig) -> ChartsPlan:
     """Where the charts come from and their versions: the pins, or the stack's `charts.versions`."""
     c = loaded.config
     return ChartsPlan(c.charts.source, tuple((chart.name, c.charts.versions.get(chart.name, chart.version)) for chart in charts.ALL))
+
+
+def gitops_plan(loaded: LoadedConfig) -> Optional[GitOpsPlan]:
+    """Argo CD's settings and environments (None when layers.gitops is off). The environment whose stack is this one is
+    Argo CD's own cluster; the others are registered from their stacks' outputs (components/layers/gitops.py)."""
+    c = loaded.config
+    if not c.layers.gitops:
+        return None
+    g = c.gitops
+
+    def own(stack: str) -> bool:
+        project, name = stack.split("/")[1:]
+        return project == PROJECT and name == loaded.stack
+
+    environments = tuple(EnvironmentPlan(
+        name=name,
+        cluster=IN_CLUSTER if own(e.stack) else name,
+        stack=None if own(e.stack) else e.stack,
+        helmfile_environment=e.helmfile_environment,
+        source_repos=e.source_repos,
+        sync_teams=e.sync_teams,
+        automated_sync=e.automated_sync,
+        sync_windows=tuple(SyncWindowPlan(w.kind, w.schedule, w.duration, w.time_zone, w.manual_sync) for w in e.sync_windows),
+        applications=tuple(ApplicationPlan(f"{app}-{name}", a.repo_url, a.path, a.target_revision, a.namespace)
+                           for app, a in sorted(e.applications.items())),
+    ) for name, e in sorted(g.environments.items()))
+    return GitOpsPlan(g.hostname, g.github.organization, g.github.client_id, g.github.admin_teams, g.slack_channel, environments)
 
 
 def shape_plan(loaded: LoadedConfig) -> "Plan":
@@ -530,6 +607,7 @@ def build_plan(loaded: LoadedConfig, block: GlobalBlock) -> Plan:
 
     return Plan(
         stack=loaded.stack,
+        gitops=gitops_plan(loaded),
         zone=c.zone,
         global_block=block,
         private_network=private,

@@ -17,6 +17,7 @@ from .edge_router import EdgeRouter, EdgeRouterArgs
 from .external_cluster import ExternalCluster
 from .kubernetes_cluster import KubernetesCluster, KubernetesClusterArgs
 from .layers.addons import ClusterAddons, ClusterAddonsArgs
+from .layers.gitops import API_ENDPOINT, CA, TOKEN, ArgoCdAccess, ArgoCdAccessArgs, GitOps, GitOpsArgs
 from .machines import ClusterMachines, ClusterMachinesArgs
 from .node_access import NodeAccess, NodeAccessArgs
 from .plan import charts_plan, control_plane_order, machine_shapes, shape_plan
@@ -106,7 +107,7 @@ def deploy() -> None:
     if c.layers.api_load_balancer:
         api = ApiLoadBalancer("api-endpoint", ApiLoadBalancerArgs(plan, {n: nodes.hosts[n] for n in role("api-lb")}, access,
                                                                   machines.server_size))
-        pulumi.export("apiEndpoint", api.endpoint)
+        pulumi.export(API_ENDPOINT, api.endpoint)
 
     cluster = None
     if c.layers.kubernetes:
@@ -126,6 +127,7 @@ def deploy() -> None:
             resize_batch_size=c.workers.resize_batch_size,
         ))
         pulumi.export("kubeconfig", cluster.kubeconfig)
+        pulumi.export(CA, cluster.ca_cert)
     elif c.external_kubeconfig is not None:
         cluster = ExternalCluster("external-cluster", c.external_kubeconfig.value, plan, charts_plan(loaded),
                                   c.kubernetes.await_readiness)
@@ -134,3 +136,14 @@ def deploy() -> None:
         addons = ClusterAddons("addons", ClusterAddonsArgs(plan, shape_plan(loaded), cluster.provider, cluster.ready,
                                                            loaded.protect_stateful, c.kubernetes.await_readiness))
         pulumi.export("gateways", addons.gateways)
+
+    # GitOps: Argo CD where layers.gitops is on (wsp); every other cluster kubeadm made gives it access and exports it.
+    if c.layers.gitops:
+        gitops = GitOps("gitops", GitOpsArgs(plan, shape_plan(loaded), cluster.provider, tuple(addons.gateway_api),
+                                             c.kubernetes.await_readiness,
+                                             c.gitops_github_client_secret.value if c.gitops_github_client_secret else None,
+                                             c.gitops_slack_token.value if c.gitops_slack_token else None))
+        pulumi.export("argocdClusters", gitops.clusters)
+    elif c.layers.kubernetes:
+        access = ArgoCdAccess("argocd-access", ArgoCdAccessArgs(plan, shape_plan(loaded), cluster.provider, (cluster.cilium,)))
+        pulumi.export(TOKEN, access.token)

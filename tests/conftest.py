@@ -27,6 +27,10 @@ FAKE_SECRETS = {
     "venue-private-key": base64.b64encode(bytes(range(32, 64))).decode(),
     "acme-staging-account-key": "-----BEGIN PRIVATE KEY-----\nZmFrZSBzdGFnaW5n\n-----END PRIVATE KEY-----\n",
     "acme-production-account-key": "-----BEGIN PRIVATE KEY-----\nZmFrZSBwcm9kdWN0aW9u\n-----END PRIVATE KEY-----\n",
+    "argocd-github-client-secret": "0123456789abcdef0123456789abcdef01234567",
+    "argocd-slack-token": "xoxb-0000000000-0000000000000-fakefakefakefakefakefake",
+    "argocd-token-prd": "eyJmYWtlIjoicHJkIn0.eyJzdWIiOiJhcmdvY2QtbWFuYWdlciJ9.ZmFrZQ",
+    "argocd-token-dev": "eyJmYWtlIjoiZGV2In0.eyJzdWIiOiJhcmdvY2QtbWFuYWdlciJ9.ZmFrZQ",
 }
 
 

@@ -46,6 +46,7 @@ class ClusterAddonsArgs:
 
 class ClusterAddons(pulumi.ComponentResource):
     gateways: pulumi.Output[dict]  # used by the stack output `gateways`: where addons.gateway.hostnames must point
+    gateway_api: list[pulumi.Resource]  # used by gitops: Envoy Gateway, whose Gateway API CRDs Argo CD's HTTPRoute needs
 
     def __init__(self, name: str, args: ClusterAddonsArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("contest-k8s:index:ClusterAddons", name, None, opts)
@@ -68,6 +69,7 @@ class ClusterAddons(pulumi.ComponentResource):
             objects = applier.apply(index, depends_on=(chart or after) + [r for need in step.objects_need for r in made[need]])
             charts[step.name] = chart or objects
             made[step.name] = chart + objects
+        self.gateway_api = charts["gateway"]
 
         self.gateways = args.plan.apply(lambda p: {name: str(address) for name, address in (
             ("global", p.addons.global_gateway), ("private", p.addons.private_gateway)) if address is not None})

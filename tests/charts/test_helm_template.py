@@ -15,12 +15,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from jsonschema import Draft7Validator
 
 from components import charts
 from components.offline import PROJECT_ROOT
+from components.render.charts.argo_cd import HELMFILE_IMAGE, PLUGIN, TRIGGERS
 
 from ..checks import charts as upstream
-from ..checks.schemas import _crd_validators, crd_errors
+from ..checks.schemas import PLUGIN_SPEC, _crd_validators, crd_errors
 from ..conftest import STACKS, require_shared
 
 
@@ -66,7 +68,7 @@ def named(objects: list[dict], kind: str, name: str) -> dict:
 def test_every_chart_renders_and_its_custom_resources_validate(rendered, stack):
     dirs = upstream.crd_dirs()
     served = {api_version for d in dirs for api_version, _ in _crd_validators(str(d))}
-    for chart in charts.ALL:
+    for chart in upstream.stack_charts(stack):
         objects = rendered[(stack, chart.name)]
         assert objects, chart.name
         custom = [o for o in objects if o["apiVersion"] in served and o["kind"] != "CustomResourceDefinition"]
@@ -108,3 +110,27 @@ def test_helm_refuses_what_a_values_schema_forbids_and_nothing_else(stack_runs, 
     text = stack_runs["dev"].artifact("helm/descheduler-values.yaml")
     (tmp_path / "descheduler.yaml").write_text(text.replace("schedule:", "schedul:", 1))
     assert template(charts.DESCHEDULER, charts.DESCHEDULER.version, tmp_path / "descheduler.yaml").returncode == 0
+
+
+def test_argo_cd_renders_the_plugin_the_notifications_and_the_route_the_program_means(rendered):
+    """What Helm makes of the Argo CD values: the plugin file the sidecar reads (Argo CD's ValidatePluginConfig rules and
+    the strict spec), the notifications ConfigMap with the seeds' six triggers, argocd-cm, the HTTPRoute and the sidecar."""
+    objects = rendered[("wsp", "argo-cd")]
+    plugin = yaml.safe_load(named(objects, "ConfigMap", "argocd-cmp-cm")["data"][f"{PLUGIN}.yaml"])
+    assert (plugin["apiVersion"], plugin["kind"], plugin["metadata"]["name"]) == ("argoproj.io/v1alpha1", "ConfigManagementPlugin", PLUGIN)
+    assert list(Draft7Validator(PLUGIN_SPEC).iter_errors(plugin["spec"])) == [] and plugin["spec"]["generate"]["command"]
+    notifications = named(objects, "ConfigMap", "argocd-notifications-cm")["data"]
+    assert sorted(k for k in notifications if k.startswith("trigger.")) == sorted(f"trigger.{t}" for t in TRIGGERS)
+    assert yaml.safe_load(notifications["subscriptions"])[0]["triggers"] == list(TRIGGERS)
+    assert yaml.safe_load(notifications["context"]) == {"argocdUrl": "https://argocd.wsp.contest.example.org"}
+    assert not [o for o in objects if o["kind"] == "Secret" and o["metadata"]["name"] == "argocd-notifications-secret"]
+    cm = named(objects, "ConfigMap", "argocd-cm")["data"]
+    assert cm["admin.enabled"] == "false" and "type: github" in cm["dex.config"] and cm["url"] == "https://argocd.wsp.contest.example.org"
+    assert named(objects, "ConfigMap", "argocd-cmd-params-cm")["data"]["server.insecure"] == "true"
+    route = named(objects, "HTTPRoute", "argocd-server")["spec"]
+    assert route["hostnames"] == ["argocd.wsp.contest.example.org"] and route["parentRefs"][0]["sectionName"] == "https"
+    repo_server = named(objects, "Deployment", "argocd-repo-server")["spec"]["template"]["spec"]
+    sidecar = next(c for c in repo_server["containers"] if c["name"] == PLUGIN)
+    assert sidecar["image"] == HELMFILE_IMAGE
+    volumes = {v["name"] for v in repo_server["volumes"]}
+    assert {m["name"] for m in sidecar["volumeMounts"]} <= volumes, "every mount has its volume (the chart's and ours)"

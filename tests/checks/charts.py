@@ -19,9 +19,19 @@ from ..conftest import UPSTREAM
 
 CHARTS = UPSTREAM / "charts"
 
-# Core kinds the add-ons make: no CRD to check them against here (the API server's own schema is the real-apiserver test's).
+# Core kinds the layers make: no CRD to check them against here (the API server's own schema is the real-apiserver test's).
 CORE_KINDS = frozenset({("v1", "Namespace"), ("v1", "Secret"), ("v1", "ConfigMap"), ("v1", "Service"), ("v1", "PersistentVolumeClaim"),
-                        ("apps/v1", "Deployment")})
+                        ("apps/v1", "Deployment"), ("v1", "ServiceAccount"), ("rbac.authorization.k8s.io/v1", "ClusterRole"),
+                        ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding")})
+
+
+@lru_cache(maxsize=None)
+def stack_charts(stack: str) -> tuple[charts.Chart, ...]:
+    """The charts a committed stack installs, in the table's order: the CNI and the add-ons, Argo CD where layers.gitops is on."""
+    from components.offline import load_stack
+
+    gitops = load_stack(stack)[0].config.layers.gitops
+    return tuple(c for c in charts.ALL if gitops or c not in charts.GITOPS)
 
 
 def folder(chart: charts.Chart, version: Optional[str] = None) -> Path:

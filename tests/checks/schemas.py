@@ -7,6 +7,7 @@
 - Helm values: every key set must exist in the chart's default values.yaml (items of a list: in the default
   list's items), maps listed as free-form excepted; the values as Helm merges them (`coalesce`) must pass the
   chart's values.schema.json where it has one.
+- Argo CD's config-management plugin file: the fields of ConfigManagementPlugin's spec (`PLUGIN_SPEC`), strict.
 """
 
 from __future__ import annotations
@@ -144,3 +145,14 @@ def coalesce(defaults: Any, values: Any) -> Any:
             merged[key] = coalesce(merged.get(key), value) if isinstance(value, dict) and isinstance(merged.get(key), dict) \
                 else copy.deepcopy(value)
     return merged
+
+
+# ConfigManagementPlugin's spec (cmpserver/plugin/config.go, Argo CD v3.4.4), strict: the file format the sidecar reads.
+_COMMAND = {"type": "object", "additionalProperties": False, "properties": {
+    "command": {"type": "array", "items": {"type": "string"}}, "args": {"type": "array", "items": {"type": "string"}}}}
+PLUGIN_SPEC = {"type": "object", "additionalProperties": False, "required": ["generate"], "properties": {
+    "version": {"type": "string"}, "init": _COMMAND,
+    "generate": {**_COMMAND, "required": ["command"], "properties": {**_COMMAND["properties"], "command": {"type": "array", "minItems": 1}}},
+    "discover": {"type": "object", "additionalProperties": False, "properties": {
+        "fileName": {"type": "string"}, "find": {**_COMMAND, "properties": {**_COMMAND["properties"], "glob": {"type": "string"}}}}},
+    "parameters": {"type": "object"}, "preserveFileMode": {"type": "boolean"}, "provideGitCreds": {"type": "boolean"}}}

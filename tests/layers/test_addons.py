@@ -17,6 +17,7 @@ from components.plan import GlobalBlock, build_plan
 from components.render.charts import addon_steps, namespace_objects
 from components.render.charts.cert_manager import account_key
 
+from ..checks.charts import stack_charts
 from ..conftest import STACKS, UPSTREAM, run_stack, write_stack
 from ..preview_model import preview
 
@@ -92,7 +93,7 @@ def test_the_add_ons_come_in_dependency_order(stack_runs, stack):
     # The Rook operator (and its CRDs) before the Ceph cluster.
     assert graph.reaches(chart_resource(run, charts.ROOK_CEPH_CLUSTER), chart_resource(run, charts.ROOK_CEPH))
     # A chart after its namespace.
-    for chart in charts.ALL[1:]:
+    for chart in charts.ADDONS:
         if chart.namespace != "kube-system":
             assert graph.reaches(chart_resource(run, chart), run.named(f"namespace-{chart.namespace}")), chart.name
 
@@ -137,7 +138,7 @@ def test_the_layer_applies_the_rendered_steps(stack_runs, stack):
         if step.objects:
             assert [d for d in yaml.safe_load_all(run.artifact(f"kubernetes/{step.name}.yaml")) if d] == list(step.objects)
     assert [d for d in yaml.safe_load_all(run.artifact("kubernetes/namespaces.yaml")) if d] == list(namespace_objects(steps))
-    assert [s.chart for s in steps if s.chart] == list(charts.ALL[1:]), "every add-on chart, in the table's order"
+    assert [s.chart for s in steps if s.chart] == list(charts.ADDONS), "every add-on chart, in the table's order"
 
 
 # --------------------------------------------------------------------------- secrets, protection
@@ -146,7 +147,7 @@ def test_the_layer_applies_the_rendered_steps(stack_runs, stack):
 @pytest.mark.parametrize("stack", STACKS)
 def test_secrets_go_into_kubernetes_secrets_never_into_helm_values(stack_runs, stack):
     run = stack_runs[stack]
-    for chart in charts.ALL:
+    for chart in stack_charts(stack):
         resource = chart_resource(run, chart)
         assert not [p for p in resource.secret_inputs if p.startswith("values")], chart.name
         assert "<secret:" not in run.artifact(f"helm/{chart.name}-values.yaml")
@@ -166,7 +167,7 @@ def test_secrets_go_into_kubernetes_secrets_never_into_helm_values(stack_runs, s
 def test_prd_protects_the_ceph_releases_and_nothing_else(stack_runs):
     for stack, protected in (("prd", True), ("dev", False)):
         run = stack_runs[stack]
-        for chart in charts.ALL:
+        for chart in stack_charts(stack):
             expected = protected and chart in (charts.ROOK_CEPH, charts.ROOK_CEPH_CLUSTER)
             assert chart_resource(run, chart).protect is expected, (stack, chart.name)
 
@@ -175,14 +176,16 @@ def test_prd_protects_the_ceph_releases_and_nothing_else(stack_runs):
 
 
 def _kubernetes_resources(run: ProgramRun) -> list[str]:
-    return sorted(r.name for r in run.resources if r.type.startswith("kubernetes:") or r.type.endswith("ClusterAddons"))
+    """What the kubeadm and add-ons layers make through the cluster's API (Argo CD's access is the GitOps layer's)."""
+    return sorted(r.name for r in run.resources if (r.type.startswith("kubernetes:") or r.type.endswith("ClusterAddons"))
+                  and not r.name.startswith("argocd-access"))
 
 
 @pytest.mark.parametrize("layers", [{"addons": False}, {"kubernetes": False}], ids=["addons-off", "kubernetes-off"])
 def test_with_the_layer_off_nothing_of_it_exists(tmp_path, layers):
     run = run_stack("dev", write_stack(tmp_path, "dev", lambda c: c.update({K + "layers": layers})))
     assert _kubernetes_resources(run) == (["cilium"] if "addons" in layers else [])
-    assert [a.path for a, _ in run.artifacts if a.kind in ("helm-values", "kubernetes")] == \
+    assert [a.path for a, _ in run.artifacts if a.kind in ("helm-values", "kubernetes") and "argocd-access" not in a.path] == \
         (["helm/cilium-values.yaml"] if "addons" in layers else [])
     assert "gateways" not in run.outputs
 
@@ -196,7 +199,7 @@ def test_the_layer_needs_the_cluster(tmp_path):
 def test_a_local_chart_source_takes_every_chart_from_its_folder(tmp_path):
     source = "../shared/upstream/charts"
     run = run_stack("dev", write_stack(tmp_path, "dev", lambda c: c.update({K + "charts": {"source": source}})))
-    for chart in charts.ALL:
+    for chart in stack_charts("dev"):
         resource = chart_resource(run, chart)
         assert resource.inputs["chart"] == f"{source}/{chart.folder()}" and "repositoryOpts" not in resource.inputs, chart.name
         if UPSTREAM.is_dir():
@@ -205,7 +208,7 @@ def test_a_local_chart_source_takes_every_chart_from_its_folder(tmp_path):
 
 def test_the_default_source_is_each_charts_repository(stack_runs):
     run = stack_runs["prd"]
-    for chart in charts.ALL:
+    for chart in stack_charts("prd"):
         inputs = chart_resource(run, chart).inputs
         if chart.repository.startswith("oci://"):
             assert inputs["chart"] == f"{chart.repository}/{chart.name}" and "repositoryOpts" not in inputs
@@ -333,7 +336,9 @@ def test_an_external_cluster_gets_the_same_layers_through_its_own_provider_witho
     assert provider.parent.endswith("ExternalCluster::external-cluster") and "kubeconfig" in provider.secret_inputs
     assert not [r for r in run.resources if r.type.startswith("command:")], "no VM is logged in to"
     made = sorted(r.name for r in run.resources if r.type.startswith("kubernetes:") and r.name != "kubernetes")
-    assert made == sorted(r.name for r in stack_runs["dev"].resources if r.type.startswith("kubernetes:") and r.name != "kubernetes")
+    # Argo CD's access (the GitOps layer) is made only in clusters the kubeadm layer made: it exports their VIP and CA.
+    assert made == sorted(r.name for r in stack_runs["dev"].resources if r.type.startswith("kubernetes:") and r.name != "kubernetes"
+                          and not r.name.startswith("argocd-access"))
     for r in run.resources:
         if r.type in ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart"):
             assert r.inputs.get("skipAwait") is True, r.name
