@@ -14,8 +14,11 @@ tests show prd's project refusing what it does not list; both need Argo CD's rul
 The globs are github.com/gobwas/glob's, which util/glob compiles: `*` is any run of characters but
 separators, `**` any run at all, `?` one character but a separator, `[abc]`, `[a-z]` and `[!abc]` one
 character of a class, `{a,b}` one of the alternatives, `\\` escapes; a pattern that does not compile
-matches nothing, and a lone `*` matches everything. This is a transcription of those rules, checked
-against the cases of tests/test_app_project.py; Argo CD itself does not run here.
+matches nothing, and a lone `*` matches everything. gobwas/glob's quirks are kept: alternatives still
+open at the end of a pattern are closed there, an escape at the end escapes nothing, and `TEXT**TEXT`
+lets the two texts overlap. This is a transcription of those rules: tests/test_app_project.py puts
+every glob it uses to gobwas/glob v0.2.3 itself (Go, from the module cache) and compares the answers;
+Argo CD's own code (the normalisation, `!`, the loops above the globs) does not run here.
 
 Pure: nothing here imports Pulumi, the config or the plan.
 """
@@ -56,9 +59,7 @@ def _translate(pattern: str, separators: str) -> str:
     while i < len(pattern):
         c = pattern[i]
         if c == "\\":
-            if i + 1 == len(pattern):
-                raise _Syntax("escape at the end")
-            out.append(re.escape(pattern[i + 1]))
+            out.append(re.escape(pattern[i + 1:i + 2]))  # an escape at the very end escapes nothing
             i += 2
             continue
         if c == "*":
@@ -100,21 +101,35 @@ def _translate(pattern: str, separators: str) -> str:
         else:
             out.append(re.escape(c))
         i += 1
-    if depth:
-        raise _Syntax("unclosed {")
-    return "".join(out)
+    return "".join(out) + ")" * depth  # alternatives still open at the end are closed there
 
 
 def glob_match(pattern: str, value: str, *, allow_negation: bool, separators: str = "") -> bool:
     """Argo CD's globMatch: `!pattern` (when negation is allowed) matches what the pattern does not; `*` everything."""
     if allow_negation and pattern.startswith("!"):
-        return not _glob(pattern[1:], value, separators)
+        return not gobwas_match(pattern[1:], value, separators)
     if pattern == "*":
         return True
-    return _glob(pattern, value, separators)
+    return gobwas_match(pattern, value, separators)
 
 
-def _glob(pattern: str, value: str, separators: str) -> bool:
+_LITERAL = re.compile(r"[^*?\[\]{}\\]+")
+
+
+def _prefix_suffix(pattern: str, separators: str) -> tuple[str, str] | None:
+    """TEXT, a run of stars that crosses separators, TEXT: gobwas/glob compiles that to its PrefixSuffix matcher, which
+    lets the prefix and the suffix overlap (`ab**ba` matches `aba`, `a/**/c` matches `a/c`)."""
+    parts = re.fullmatch(r"([^*]+)(\*+)([^*]+)", pattern)
+    if parts is None or not (_LITERAL.fullmatch(parts[1]) and _LITERAL.fullmatch(parts[3])):
+        return None
+    return (parts[1], parts[3]) if len(parts[2]) > 1 or not separators else None
+
+
+def gobwas_match(pattern: str, value: str, separators: str = "") -> bool:
+    """gobwas/glob.Compile(pattern, separators...).Match(value), as util/glob.Match calls it (false when it does not compile)."""
+    overlapping = _prefix_suffix(pattern, separators)
+    if overlapping is not None:
+        return value.startswith(overlapping[0]) and value.endswith(overlapping[1])
     try:
         expression = _translate(pattern, separators)
     except _Syntax:
