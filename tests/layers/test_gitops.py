@@ -368,3 +368,20 @@ def test_every_gitops_key_is_documented():
     assert (PROJECT_ROOT / "docs" / "layers" / "gitops.md").is_file()
     readme = (PROJECT_ROOT / "README.md").read_text()
     assert "docs/layers/gitops.md" in readme and "wsp, dev, prd, then wsp again" in readme
+
+
+def test_the_offline_render_shows_every_argo_cd_object(stack_runs):
+    """Every resource of the layer is in wsp's render: the Release as its values file, each object as a document."""
+    run = stack_runs["wsp"]
+    documents = {(d["kind"], d["metadata"]["name"]) for a, text in run.artifacts if a.kind == "kubernetes"
+                 for d in yaml.safe_load_all(text) if d}
+    made = [r for r in layer(run) if r.type.startswith("kubernetes:") and not r.type.endswith("Release")]
+    assert len(made) == 10  # the namespace, 2 Secrets, 3 AppProjects, 2 Applications, 2 cluster Secrets
+    for r in made:
+        assert (r.type.rsplit(":", 1)[-1], r.inputs["metadata"]["name"]) in documents, r.name
+    assert run.artifact("helm/argo-cd-values.yaml").startswith("# argo-cd 10.1.1 values for wsp: release argocd in argocd")
+    paths = {e["path"] for e in manifest(run)["artifacts"]}
+    assert {"helm/argo-cd-values.yaml", "kubernetes/argo-cd.yaml", "kubernetes/argo-cd-clusters.yaml",
+            "kubernetes/gitops-namespaces.yaml"} <= paths
+    for stack in TARGETS:
+        assert {"kubernetes/argocd-access.yaml", "kubernetes/argocd-access-token.yaml"} <= {a.path for a, _ in stack_runs[stack].artifacts}
