@@ -1,4 +1,4 @@
-"""The Kubernetes layers under the real engine, against a real API server: Cilium and the add-ons, up and no-change.
+"""The Kubernetes layers under the real engine, against a real API server: Cilium, the add-ons and GitOps, up and no-change.
 
 The project (tests/engine_project.py) runs its VM layer against the fake Sakura API, which gives the
 plan its addresses, and its Kubernetes layers against the test control plane (tests/control_plane.py:
@@ -26,7 +26,25 @@ from .test_engine_program import _plain_values, steps
 
 pytestmark = pytest.mark.engine
 
-LAYERS = {"edge": False, "apiLoadBalancer": False, "kubernetes": False, "addons": True}
+LAYERS = {"edge": False, "apiLoadBalancer": False, "kubernetes": False, "addons": True, "gitops": True}
+ARGOCD_HOST = "argocd.dev.contest.example.org"
+# Argo CD in dev for this test (wsp runs it): dev is its own cluster; prd's stack does not exist here, so it is left out
+# with a warning and its AppProject and Application are made anyway.
+GITOPS = {
+    "hostname": ARGOCD_HOST,
+    "github": {"organization": "example-contest", "clientId": "0123456789abcdef0123", "adminTeams": ["infra"]},
+    "slackChannel": "argocd",
+    "environments": {
+        "dev": {"stack": "organization/contest-k8s/dev", "helmfileEnvironment": "develop",
+                "sourceRepos": ["https://github.com/example-contest/*"], "automatedSync": True,
+                "applications": {"score-server": {"repoUrl": "https://github.com/example-contest/score-server-deploy.git",
+                                                  "path": "score-server", "targetRevision": "main", "namespace": "score-server"}}},
+        "prd": {"stack": "organization/contest-k8s/prd", "helmfileEnvironment": "production",
+                "sourceRepos": ["https://github.com/example-contest/score-server-deploy.git"], "automatedSync": False,
+                "applications": {"score-server": {"repoUrl": "https://github.com/example-contest/score-server-deploy.git",
+                                                  "path": "score-server", "targetRevision": "main", "namespace": "score-server"}}},
+    },
+}
 # (API path, what it is): objects the layers make, one of each kind of step, read back from the API server.
 EXPECTED = (
     ("/apis/metallb.io/v1beta1/namespaces/metallb-system/ipaddresspools/global", "MetalLB's global pool"),
@@ -35,8 +53,11 @@ EXPECTED = (
     ("/apis/cert-manager.io/v1/clusterissuers/letsencrypt-production", "the production ClusterIssuer"),
     ("/apis/ceph.rook.io/v1/namespaces/rook-ceph/cephclusters/rook-ceph", "the Ceph cluster (rook-ceph-cluster's values)"),
     ("/apis/apps/v1/namespaces/kube-system/daemonsets/cilium", "Cilium's agents"),
+    ("/apis/argoproj.io/v1alpha1/namespaces/argocd/appprojects/prd", "prd's AppProject (its stack not deployed yet)"),
+    ("/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/score-server-dev", "dev's score server Application"),
+    ("/apis/apps/v1/namespaces/argocd/deployments/argocd-server", "Argo CD's server"),
 )
-RELEASES = ("cilium", "envoy-gateway", "cert-manager", "rook-ceph", "rook-ceph-cluster")  # helm.v3.Release: Helm's own record
+RELEASES = ("cilium", "envoy-gateway", "cert-manager", "rook-ceph", "rook-ceph-cluster", "argocd")  # helm.v3.Release: Helm's own record
 
 
 def test_kubernetes_layers_up_against_a_real_api_server_then_no_changes(tmp_path):
@@ -52,6 +73,8 @@ def test_kubernetes_layers_up_against_a_real_api_server_then_no_changes(tmp_path
                 on_fake(fake, LAYERS)(config)
                 config[K + "charts"] = {"source": str(UPSTREAM / "charts")}
                 config[K + "kubernetes"] = {"awaitReadiness": False}
+                config[K + "addons"]["gateway"]["hostnames"].append(ARGOCD_HOST)
+                config[K + "gitops"] = GITOPS
 
             project = program_project(tmp_path / "project", "dev", edit)
             engine = engine_for(project, tmp_path / "engine", plugins=("random", "tls", "kubernetes"),
