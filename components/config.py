@@ -1331,6 +1331,10 @@ def _peer_problem(peer: StackConfig, peer_stack: str, c: StackConfig, own: list[
     tunnel = peer.wireguard.address.ip
     if _known(c.wireguard.address) and tunnel == c.wireguard.address.ip:
         return f"a stack with its own tunnel address: {source} has wireguard.address {peer.wireguard.address} too"
+    if _known(c.wireguard.address) and peer.wireguard.address.network != c.wireguard.address.network:
+        return (f"a stack on this tunnel network ({c.wireguard.address.network}): {source} has wireguard.address "
+                f"{peer.wireguard.address}, and each cluster's load balancers route only their own tunnel network back, so "
+                "neither could reach the other's API endpoint")
     mine_allowed = (IPv4Network(f"{tunnel}/32"),) + tuple(n for _, n in routed)
     for other_key, others in allowed:
         for net in mine_allowed:

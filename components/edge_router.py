@@ -62,7 +62,7 @@ class EdgeRouter(pulumi.ComponentResource):
             bgp = bgp_cmds.apply(lambda c: vyos_apply_script("BGP configuration", BGP_SUBTREES, c))
         else:
             artifacts.publish("router/router/frr.conf", "router", plan.apply(frr_conf), host="router")
-            artifacts.publish("router/router/nftables.conf", "router", plan.apply(nftables_conf), host="router")
+            artifacts.publish("router/router/nftables.conf", "router", both.apply(lambda v: nftables_conf(v[0], v[1])), host="router")
             artifacts.publish("router/router/wg0.conf", "wireguard", both.apply(lambda v: router_wg_conf(v[0], v[1])), host="router")
             base = both.apply(lambda v: frr_setup_script(v[0], v[1]))
             bgp = plan.apply(frr_bgp_script)

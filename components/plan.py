@@ -127,6 +127,9 @@ class WireGuardPeer:
     allowed_ips: tuple[IPv4Network, ...]
     endpoint: Optional[str]
     persistent_keepalive: Optional[int]
+    # Destinations behind this peer that the router reaches from its own tunnel address (source NAT): another
+    # cluster's API VIP, whose load balancers route only the tunnel network back through their router.
+    from_tunnel_address: tuple[IPv4Network, ...] = ()
 
 
 @dataclass(frozen=True)

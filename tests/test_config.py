@@ -541,7 +541,10 @@ def test_cluster_peers_with_their_own_networks_are_accepted(tmp_path):
     ({"dev": _set("wireguard.address", "10.255.0.11/24")}, "dev", "has wireguard.address 10.255.0.11/24 too"),
     ({"prd": _venue(address="10.255.0.12")}, "dev", "AllowedIPs do not overlap those of wireguard.venue"),
     ({"wsp": _set("network.privateCidr", "10.2.0.0/24")}, "wsp", "AllowedIPs do not overlap those of wireguard.clusterPeers.dev"),
-], ids=["private-overlaps-ours", "pool-overlaps-pool", "same-tunnel-address", "tunnel-address-is-the-venue", "two-peers-overlap"])
+    ({"dev": _both(_set("wireguard.address", "10.254.0.12/24"), _venue(address="10.254.0.1"))}, "dev",
+     "a stack on this tunnel network (10.255.0.0/24)"),
+], ids=["private-overlaps-ours", "pool-overlaps-pool", "same-tunnel-address", "tunnel-address-is-the-venue", "two-peers-overlap",
+        "another-tunnel-network"])
 def test_cluster_peer_whose_stack_file_overlaps_is_refused(tmp_path, changes, key, text):
     path = _peer_files(tmp_path, {"dev": "organization/contest-k8s/dev", "wsp": "organization/contest-k8s/wsp"}, **changes)
     named = [p for p in _problems(path) if p.key == f"{K}wireguard.clusterPeers.{key}"]

@@ -381,3 +381,99 @@ def test_a_worker_reaches_the_api_endpoint_through_the_router(frr_dev, tls_cert,
     report(capsys, f"routing: worker -> API endpoint without the LB's routes: {without_routes}; with them: {with_routes}")
     assert without_routes == "ERR"
     assert with_routes == "cp-1"
+
+
+def _router_sysctls(run) -> list[str]:
+    text = artifact(run, "router/router/apply-base.sh").split("60-contest-k8s-router.conf 0644 <<'CONTEST_K8S_EOF'; then\n")[1]
+    return [line.replace(" = ", "=") for line in text.split("CONTEST_K8S_EOF")[0].splitlines() if line and not line.startswith("#")]
+
+
+def test_another_cluster_reaches_the_api_vip_through_the_tunnel(tmp_path_factory, tls_cert, workdir, capsys):
+    """Argo CD's path from wsp to dev's API: a wsp worker -> wsp's router -> WireGuard -> dev's router -> the VIP on
+    dev's load balancer, from rendered files (both routers' wg0.conf, nftables.conf and sysctls; the LB's routes).
+    Without wsp's masquerade toward the VIP the LB answers the worker's address through its default route, which has
+    no way back, and the request fails; with it the LB answers wsp's tunnel address through dev's router."""
+    require_root()
+    require_tools("wg", "wg-quick", "wireguard-go", "nft", "sysctl")
+    directory = tmp_path_factory.mktemp("peering")
+    runs = {}
+    for stack, peer in (("wsp", "dev"), ("dev", "wsp")):
+        def edit(c, peer=peer):
+            c[PROJECT + ":wireguard"]["clusterPeers"] = {peer: f"organization/contest-k8s/{peer}"}
+        (directory / stack).mkdir()
+        runs[stack] = run_stack(stack, write_stack(directory / stack, stack, edit))
+    wsp, dev = runs["wsp"], runs["dev"]
+    vip = dev.outputs["apiEndpoint"].split(":")[0]
+    tag = f"{int(time.time() * 1000) % 10000:04d}"
+    tunnels = {"wsp": f"wgw{tag}", "dev": f"wgd{tag}"}  # wireguard-go's sockets are per name, shared by namespaces
+
+    def router_files(stack: str, run) -> tuple[Path, str]:
+        key = base64.b64encode(fake_random_bytes(stack, "wireguard-key", 32)).decode()
+        conf = workdir / f"{tunnels[stack]}.conf"
+        conf.write_text(fill(artifact(run, "router/router/wg0.conf"), {"wireguard-private-key": key}))
+        conf.chmod(0o600)
+        return conf, artifact(run, "router/router/nftables.conf").replace('"wg0"', f'"{tunnels[stack]}"')
+
+    files = {stack: router_files(stack, run) for stack, run in runs.items()}
+    masquerade = re.compile(rf'^.*oifname "{tunnels["wsp"]}" ip daddr {re.escape(vip)}/32 masquerade.*\n', re.M)
+    assert masquerade.search(files["wsp"][1]), files["wsp"][1]
+    with Lab("p", workdir) as lab:
+        for stack, run in runs.items():
+            block = ipaddress.ip_network(run.outputs["routerBlock"])
+            private = ipaddress.ip_network(run.outputs["wireguard"]["routedPrefixes"][0])
+            lab.switch(f"{stack}g")
+            lab.switch(f"{stack}p")
+            lab.attach("inet", f"to{stack}", f"{block.network_address + 1}/{block.prefixlen}", f"{stack}g")
+            router = f"{stack}r"
+            lab.attach(router, "ens3", f"{run.outputs['nodes']['router']}/{block.prefixlen}", f"{stack}g")
+            lab.attach(router, "ens4", f"{private.network_address + 1}/{private.prefixlen}", f"{stack}p")
+            lab.ip(router, "route", "add", "default", "via", str(block.network_address + 1))
+            for line in _router_sysctls(run):
+                lab.exec(router, "sysctl", "-qw", line)
+        lab.exec("inet", "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        worker = wsp.outputs["nodes"]["worker-1"]
+        wsp_private = ipaddress.ip_network(wsp.outputs["wireguard"]["routedPrefixes"][0])
+        lab.attach("worker", "ens3", f"{worker}/{wsp_private.prefixlen}", "wspp")
+        lab.ip("worker", "route", "add", "default", "via", str(wsp_private.network_address + 1))
+        dev_block = ipaddress.ip_network(dev.outputs["routerBlock"])
+        lab.attach("lb", "ens3", f"{dev.outputs['nodes']['lb-1']}/{dev_block.prefixlen}", "devg")
+        lab.ip("lb", "addr", "add", f"{vip}/{dev_block.prefixlen}", "dev", "ens3")
+        lab.ip("lb", "route", "add", "default", "via", str(dev_block.network_address + 1))
+        for network, via in re.findall(r"- to: (\S+)\n\s+via: (\S+)", artifact(dev, "scripts/lb-1/setup-api-lb.sh")):
+            lab.ip("lb", "route", "add", network, "via", via)
+        lab.start("lb", sys.executable, str(HELPERS / "fake_apiserver.py"), "dev-api", str(tls_cert), log="api.log")
+
+        def ask() -> str:
+            result = lab.exec("worker", sys.executable, "-c", (
+                "import http.client, ssl; c = ssl._create_unverified_context(); "
+                f"h = http.client.HTTPSConnection('{vip}', 6443, timeout=3, context=c); h.request('GET', '/'); "
+                "print(h.getresponse().read().decode())"), check=False)
+            return result.stdout.strip() or "ERR"
+
+        up = []
+        try:
+            for stack in ("dev", "wsp"):  # responder first
+                conf, nft = files[stack]
+                rules = masquerade.sub("", nft) if stack == "wsp" else nft
+                (workdir / f"{stack}.nft").write_text(rules)
+                lab.exec(f"{stack}r", "nft", "-f", str(workdir / f"{stack}.nft"))
+                lab.exec(f"{stack}r", "wg-quick", "up", str(conf))
+                up.append((f"{stack}r", conf))
+            assert wait_for(lambda: lab.exec("worker", "ping", "-c", "1", "-w", "2", str(
+                ipaddress.ip_interface(dev.outputs["wireguard"]["address"]).ip), check=False).returncode == 0, 15), \
+                "the tunnel between the routers is up"
+            route = lab.ip("wspr", "route", "get", vip)
+            without = ask()
+            (workdir / "wsp.nft").write_text(files["wsp"][1])
+            lab.exec("wspr", "nft", "-f", str(workdir / "wsp.nft"))
+            started = time.monotonic()
+            answer = ask()
+            took = time.monotonic() - started
+        finally:
+            for ns, conf in reversed(up):
+                lab.exec(ns, "wg-quick", "down", str(conf), check=False)
+    report(capsys, f"cluster peering: wsp worker -> dev's API VIP {vip} over the tunnel without the masquerade: {without}; "
+                   f"with it: {answer} in {took:.2f}s")
+    assert f"dev {tunnels['wsp']}" in route, f"wsp's router sends the VIP into the tunnel, not to the internet: {route}"
+    assert without == "ERR"
+    assert answer == "dev-api"

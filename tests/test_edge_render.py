@@ -313,3 +313,53 @@ def test_the_vyos_seed_is_cloud_config_with_valid_commands_and_no_secret(vyos_ru
     base = run.artifact("router/router/base.vyos").splitlines()
     firewall = [c for c in commands if c.startswith("set firewall ")]
     assert firewall and all(c in base for c in firewall), "the base configuration keeps the firewall the router booted with"
+
+
+def _peering(tmp_path, stack: str, peer: str, *edits):
+    """`stack` peering with `peer` (whose committed stack file the mocks answer from, as its own run exports it)."""
+    def edit(c):
+        c[PROJECT + ":wireguard"]["clusterPeers"] = {peer: f"organization/contest-k8s/{peer}"}
+        for more in edits:
+            more(c)
+    tmp_path.mkdir()
+    return run_stack(stack, write_stack(tmp_path, stack, edit))
+
+
+def test_a_cluster_peer_s_api_vip_goes_through_the_tunnel_from_the_router_s_tunnel_address(program, vyos_tree, tmp_path):
+    """Argo CD in wsp reaches dev's API at its VIP through the tunnel: wsp's router routes the VIP into wg0 and sends
+    it from its own tunnel address, which dev's load balancers route back through dev's router (the rendered netplan).
+    The venue is not given the VIP."""
+    from .conftest import use_vyos
+
+    dev = program("dev")
+    vip = dev.outputs["apiEndpoint"].split(":")[0]
+    exported = dev.outputs["wireguard"]
+    assert exported["apiAddress"] == vip
+    assert f"{vip}/32" not in venue_conf([ClusterPeer.from_output(exported)]), "the venue routes the VIP to the internet"
+    lb_routes = re.findall(r"- to: (\S+)\n\s+via: (\S+)", dev.artifact("scripts/lb-1/setup-api-lb.sh"))
+    tunnel = ipaddress.ip_network(exported["address"], strict=False)
+    assert any(ipaddress.ip_network(to) == tunnel for to, _ in lb_routes), ("dev's LBs route the tunnel network back", lb_routes)
+
+    frr = _peering(tmp_path / "frr", "wsp", "dev")
+    wg0 = frr.artifact("router/router/wg0.conf")
+    allowed = re.search(r"\[Peer\]\n# dev\n.*?AllowedIPs = ([^\n]*)", wg0, re.S).group(1).split(", ")
+    assert f"{vip}/32" in allowed and len(allowed) == 1 + len(exported["routedPrefixes"]) + 1
+    nft = frr.artifact("router/router/nftables.conf")
+    assert re.search(rf'oifname "wg0" ip daddr {re.escape(vip)}/32 masquerade', nft), nft
+
+    vyos = _peering(tmp_path / "vyos", "wsp", "dev", use_vyos)
+    lines = vyos_lines(vyos)
+    assert [v for v in map(vyos_tree.check, lines) if v.result != ACCEPT] == []
+    joined = "\n".join(lines)
+    assert f"set protocols static route {vip}/32 interface wg0" in joined
+    rule = re.search(rf"set nat source rule (\d+) destination address '{re.escape(vip)}/32'", joined)
+    assert rule and f"set nat source rule {rule.group(1)} outbound-interface name 'wg0'" in joined
+    assert f"set nat source rule {rule.group(1)} translation address 'masquerade'" in joined
+
+
+def test_a_peer_stack_exported_before_the_api_address_is_peered_without_it(tmp_path):
+    """A stack whose last update predates `apiAddress` is still a peer (its networks); its VIP comes with its next update."""
+    dev = run_stack("dev")
+    old = {k: v for k, v in dev.outputs["wireguard"].items() if k != "apiAddress"}
+    peer = ClusterPeer.from_output(old).as_router_peer()
+    assert peer.from_tunnel_address == () and [str(n) for n in peer.allowed_ips[1:]] == old["routedPrefixes"]

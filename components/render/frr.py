@@ -10,7 +10,7 @@ replaces the old one, and reload a service only when its file changed.
 
 from __future__ import annotations
 
-from ..plan import Plan, WireGuardPeer
+from ..plan import WIREGUARD_INTERFACE, Plan, WireGuardPeer
 from .netplan import router_netplan
 from .router_firewall import RouterRule, router_rules
 from .shell import put, script
@@ -83,10 +83,12 @@ def _nft_rule(rule: RouterRule) -> str:
     return f'        {" ".join(match)} accept comment "{rule.description}"'
 
 
-def nftables_conf(plan: Plan) -> str:
+def nftables_conf(plan: Plan, peers: tuple[WireGuardPeer, ...]) -> str:
+    """NAT and firewall; `peers` as for wg0.conf (another cluster's API VIP is reached from the tunnel address)."""
     r = plan.router
     outside = plan.machine(r.name).nics[0].interface
-    rules = []
+    rules = [f'        oifname "{WIREGUARD_INTERFACE}" ip daddr {d} masquerade comment "{peer.name}: from the tunnel address"'
+             for peer in peers for d in peer.from_tunnel_address]
     for source in r.snat_sources:
         rules += [f'        oifname "{outside}" ip saddr {source} ip daddr {d} return' for d in r.snat_exempt_destinations]
         rules.append(f'        oifname "{outside}" ip saddr {source} masquerade')
@@ -141,7 +143,7 @@ need frr frr-pythontools nftables wireguard-tools
 
 {put("/etc/netplan/60-contest-k8s-router.yaml", "0600", router_netplan(plan), "netplan apply")}
 {put("/etc/sysctl.d/60-contest-k8s-router.conf", "0644", router_sysctl(plan), "sysctl --system >/dev/null")}
-{put("/etc/nftables.conf", "0755", nftables_conf(plan), "nft -f /etc/nftables.conf", check="nft -c -f")}
+{put("/etc/nftables.conf", "0755", nftables_conf(plan, peers), "nft -f /etc/nftables.conf", check="nft -c -f")}
 systemctl enable --quiet nftables
 
 if grep -q '^bgpd=no$' /etc/frr/daemons; then

@@ -3,7 +3,8 @@
 Two parts from the plan, each applied by its own script that owns its own subtrees:
 - base: interfaces on the router's switch (proxy-ARP on, so the upstream router reaches MetalLB's
   global pool through us) and on the private switch, a default route upstream, SNAT of the workers
-  except toward the global block, WireGuard to the venue and other clusters (holds the private key);
+  except toward the global block, WireGuard to the venue and other clusters (holds the private key), whose
+  API VIPs it reaches from its tunnel address;
 - bgp: eBGP with one neighbor per worker, multipath so ECMP spreads traffic over every worker, and
   an import filter that only takes MetalLB pool addresses. It holds no secret, so a preview shows
   its changes (a new worker is one more neighbor here and nothing else).
@@ -123,6 +124,15 @@ def vyos_base_commands(plan: Plan, peers: tuple[WireGuardPeer, ...], keys: tuple
                 f"{rule} destination address {_q(destination)}",
                 f"{rule} exclude",
             ]
+    reached = [(peer.name, d) for peer in peers for d in peer.from_tunnel_address]
+    for i, (name, destination) in enumerate(reached):
+        rule = f"set nat source rule {50 + i}"
+        cmds += [
+            f"{rule} description {_q(name + ': from the tunnel address')}",
+            f"{rule} outbound-interface name {_q(wg.interface)}",
+            f"{rule} destination address {_q(destination)}",
+            f"{rule} translation address 'masquerade'",
+        ]
     for i, source in enumerate(r.snat_sources):
         rule = f"set nat source rule {100 + i}"
         cmds += [
@@ -147,7 +157,7 @@ def vyos_base_commands(plan: Plan, peers: tuple[WireGuardPeer, ...], keys: tuple
         if peer.persistent_keepalive:
             cmds.append(f"{prefix} persistent-keepalive {_q(peer.persistent_keepalive)}")
         cmds += [f"set protocols static route {network} interface {wg.interface}"
-                 for network in peer.allowed_ips if network.prefixlen < 32 and not network.overlaps(wg.address.network)]
+                 for network in peer.allowed_ips if not network.overlaps(wg.address.network)]
     return cmds
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from ipaddress import IPv4Interface, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from typing import Optional
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -35,9 +36,13 @@ class ClusterPeer:
     routed_prefixes: tuple[IPv4Network, ...]
     venue_address: str
     persistent_keepalive: int
+    # The cluster's API VIP: other clusters (Argo CD in wsp) reach it through the tunnel; the venue does not route it
+    # (operators reach it from access.operatorCidrs). None in the output of a stack made before it was exported.
+    api_address: Optional[IPv4Address] = None
 
     @property
     def allowed_ips(self) -> tuple[IPv4Network, ...]:
+        """What the venue routes to this cluster."""
         return (IPv4Network(f"{self.address.ip}/32"),) + self.routed_prefixes
 
     def peer_block(self) -> str:
@@ -55,23 +60,29 @@ class ClusterPeer:
             "venueAddress": self.venue_address,
             "persistentKeepalive": self.persistent_keepalive,
             "peerBlock": self.peer_block(),
+            **({"apiAddress": str(self.api_address)} if self.api_address is not None else {}),
         }
 
     @classmethod
     def from_output(cls, output: dict) -> "ClusterPeer":
+        api = output.get("apiAddress")
         return cls(output["stack"], output["publicKey"], output["endpoint"], IPv4Interface(output["address"]),
-                   tuple(IPv4Network(p) for p in output["routedPrefixes"]), output["venueAddress"], int(output["persistentKeepalive"]))
+                   tuple(IPv4Network(p) for p in output["routedPrefixes"]), output["venueAddress"], int(output["persistentKeepalive"]),
+                   IPv4Address(api) if api else None)
 
     def as_router_peer(self) -> WireGuardPeer:
-        """This cluster as a peer on another cluster's router."""
-        return WireGuardPeer(self.stack, self.public_key, self.allowed_ips, self.endpoint, self.persistent_keepalive)
+        """This cluster as a peer on another cluster's router: its networks and its API VIP, which the other router
+        reaches from its own tunnel address (this cluster's load balancers route the tunnel network back)."""
+        api = (IPv4Network(f"{self.api_address}/32"),) if self.api_address is not None else ()
+        return WireGuardPeer(self.stack, self.public_key, self.allowed_ips + api, self.endpoint, self.persistent_keepalive,
+                             from_tunnel_address=api)
 
 
 def cluster_peer(plan: Plan, router_public_key: str) -> ClusterPeer:
     wg = plan.wireguard
     venue = next((str(p.allowed_ips[0].network_address) for p in wg.peers if p.name == "venue"), "")
     return ClusterPeer(plan.stack, router_public_key, f"{wg.endpoint_host}:{wg.listen_port}", wg.address,
-                       wg.routed_prefixes, venue, wg.persistent_keepalive)
+                       wg.routed_prefixes, venue, wg.persistent_keepalive, plan.api.vip.ip)
 
 
 def wg_quick_conf(address: IPv4Interface, listen_port: int, private_key: str, peers: tuple[WireGuardPeer, ...],
