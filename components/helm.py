@@ -152,7 +152,8 @@ class Applier:
 
     # -- objects
 
-    def _object(self, name: str, obj: pulumi.Output[dict], template: dict, depends_on: Sequence[pulumi.Resource]) -> pulumi.Resource:
+    def _object(self, name: str, obj: pulumi.Output[dict], template: dict, depends_on: Sequence[pulumi.Resource],
+                **options) -> pulumi.Resource:
         if not self.await_readiness:
             obj, template = obj.apply(_without_await), _without_await(template)
         api_version, kind = template["apiVersion"], template["kind"]
@@ -169,7 +170,7 @@ class Applier:
             return pulumi.Output.secret(pulumi.Output.all(obj, *(self.secrets[n] for n in needs)).apply(
                 lambda v: _filled(v[0][key], dict(zip(needs, v[1:])))))
 
-        opts = self._opts(depends_on)
+        opts = self._opts(depends_on, **options)
         make = _CORE.get((api_version, kind))
         if make is not None:
             unknown = [key for key in fields if key not in _FIELDS]
@@ -190,8 +191,9 @@ class Applier:
             made[template["metadata"]["name"]] = self._object(f"namespace-{template['metadata']['name']}", obj, template, depends_on)
         return made
 
-    def apply(self, index: int, *, depends_on: Sequence[pulumi.Resource] = ()) -> list[pulumi.Resource]:
-        """The objects of step `index`, published as kubernetes/<step>.yaml: Secrets and ConfigMaps first, then the rest."""
+    def apply(self, index: int, *, depends_on: Sequence[pulumi.Resource] = (), **options) -> list[pulumi.Resource]:
+        """The objects of step `index`, published as kubernetes/<step>.yaml: Secrets and ConfigMaps first, then the rest.
+        `options` are resource options for every one of them (retain_on_delete, delete_before_replace)."""
         shape = self.shape[index]
         if not shape.objects:
             return []
@@ -203,6 +205,6 @@ class Applier:
             template = shape.objects[j]
             obj = self.steps.apply(lambda steps, j=j: steps[index].objects[j])
             after = list(depends_on) + ([] if template["kind"] in _FIRST_KINDS else first)
-            resource = self._object(resource_name(shape, template), obj, template, after)
+            resource = self._object(resource_name(shape, template), obj, template, after, **options)
             (first if template["kind"] in _FIRST_KINDS else made).append(resource)
         return first + made

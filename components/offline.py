@@ -56,6 +56,7 @@ class Registration:
     provider: str = ""  # the provider reference (URN::ID) a custom resource was registered with
     providers: dict = field(default_factory=dict)  # package -> provider reference, as a component hands them down
     secret_outputs: tuple[str, ...] = ()  # outputs the engine keeps secret in the state whatever the inputs (a Secret's data)
+    retain_on_delete: bool = False
 
     @property
     def short_type(self) -> str:
@@ -157,6 +158,7 @@ class RecordingMonitor(mocks.MockMonitor):
                 provider=request.provider,
                 providers=dict(request.providers),
                 secret_outputs=tuple(request.additionalSecretOutputs),
+                retain_on_delete=bool(request.retainOnDelete),
             )
         )
 

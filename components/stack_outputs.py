@@ -2,7 +2,8 @@
 
 A StackReference to a stack that does not exist yet fails the whole run, and bringing up wsp before
 prd and dev must work. The engine's built-in `readStackOutputs` invoke answers the same outputs and
-fails alone, so a missing stack (or output) is skipped with a warning and picked up by a later update.
+fails alone, so a missing stack (or output) is skipped with a warning and picked up by a later update;
+any other failure to read it stops the run.
 
 The invoke hands back secret outputs in clear (it only says that some were secret), so a secret
 output is read only as a secret Output (`StackOutputs.secret`), never as a plain value.
@@ -16,6 +17,9 @@ from typing import Any, Optional
 import pulumi
 
 READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"  # the engine's built-in read of another stack's outputs
+# The engine's error for a stack its backend does not have (pkg/backend: backendClient.GetStackOutputs); any other
+# failure (the backend unreachable, no access to that state) is not taken for a missing stack.
+UNKNOWN_STACK = 'unknown stack "'
 
 
 @dataclass(frozen=True)
@@ -36,11 +40,16 @@ class StackOutputs:
 
 
 def read_stack_outputs(stack: str, reader: str, resource: pulumi.Resource) -> Optional[StackOutputs]:
-    """The outputs of `stack` (organization/project/stack), or None with a warning, naming `reader`, when it cannot
-    be read (it does not exist yet, or the backend refuses)."""
+    """The outputs of `stack` (organization/project/stack), or None with a warning, naming `reader`, when the backend
+    has no such stack yet. Any other failure stops the run: leaving the stack out on a guess would remove what was
+    made from it (a tunnel, a cluster registration)."""
     try:
         result = pulumi.runtime.invoke(READ_STACK_OUTPUTS, {"name": stack}).value or {}
-    except Exception as e:  # noqa: BLE001: the engine reports a missing stack (or backend) as an invoke failure
+    except Exception as e:  # noqa: BLE001: the engine reports every failure of the read as an invoke failure
+        if UNKNOWN_STACK not in str(e):
+            raise pulumi.RunError(f"{reader}: the outputs of stack {stack} cannot be read ({e}); nothing made from them is "
+                                  "changed on a guess: give this run access to that stack's state (the same backend and "
+                                  "secrets passphrase or provider), then run again") from None
         pulumi.log.warn(f"{reader}: stack {stack} cannot be read ({e}); it is left out until an update after that stack "
                         "exists", resource)
         return None

@@ -57,7 +57,9 @@ class GitOps(pulumi.ComponentResource):
         namespace = applier.namespaces(depends_on=args.after, file="gitops-namespaces")[NAMESPACE]
         chart = applier.install(0, depends_on=[*args.after, namespace])
         applier.apply(0, depends_on=[chart])
-        applier.apply(1, depends_on=[namespace])
+        # A registration that leaves the program (its stack unreadable, its outputs elided) stays in the cluster:
+        # Argo CD keeps deploying there; the next update that reads the stack takes it over again (server-side apply).
+        applier.apply(1, depends_on=[namespace], retain_on_delete=True)
         self.clusters = pulumi.Output.from_input({r.environment: r.server for r in registered})
         self.register_outputs({"clusters": self.clusters})
 
@@ -103,7 +105,10 @@ class ArgoCdAccess(pulumi.ComponentResource):
         applier = Applier(self, args.provider, args.plan, access_steps, access_steps(args.shape), chart_source=None,
                           await_readiness=True)  # only kubeadm's clusters, whose nodes run pods
         account = applier.apply(0, depends_on=args.after)
-        token_secret = next(r for r in applier.apply(1, depends_on=account) if isinstance(r, k8s.core.v1.Secret))
+        # Replaced (a rotation: `pulumi up --replace`) delete first: the new Secret has the same name, and the create of
+        # server-side apply would take over the old object that the delete then removes.
+        token_secret = next(r for r in applier.apply(1, depends_on=account, delete_before_replace=True)
+                            if isinstance(r, k8s.core.v1.Secret))
         # The token controller fills it in; pulumi-kubernetes waits for it before the Secret is created.
         self.token = pulumi.Output.secret(token_secret.data.apply(lambda data: base64.b64decode(data["token"]).decode()))
         self.register_outputs({"token": self.token})

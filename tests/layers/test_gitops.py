@@ -385,3 +385,41 @@ def test_the_offline_render_shows_every_argo_cd_object(stack_runs):
             "kubernetes/gitops-namespaces.yaml"} <= paths
     for stack in TARGETS:
         assert {"kubernetes/argocd-access.yaml", "kubernetes/argocd-access-token.yaml"} <= {a.path for a, _ in stack_runs[stack].artifacts}
+
+
+# --------------------------------------------------------------------------- what a failure or a rotation leaves
+
+
+def test_a_registration_outlives_a_run_that_leaves_it_out_and_a_rotated_token_is_deleted_first(stack_runs):
+    """A cluster Secret that leaves the program stays in the cluster (retainOnDelete), so a run that could not read
+    prd never cuts Argo CD off from it; `--replace` of prd's token Secret deletes the old one before making the new
+    one of the same name (server-side apply would otherwise take over the old object, which the delete then removes)."""
+    wsp = [r for r in layer(stack_runs["wsp"]) if r.custom]
+    clusters = [r for r in wsp if r.name.startswith("argo-cd-clusters-")]
+    assert clusters and all(r.retain_on_delete for r in clusters)
+    assert not [r.name for r in wsp if r.retain_on_delete and r not in clusters]
+    access = [r for r in layer(stack_runs["prd"], "ArgoCdAccess") if r.custom]
+    token = [r for r in access if r.type == "kubernetes:core/v1:Secret"]
+    assert len(token) == 1 and token[0].delete_before_replace
+    assert not [r.name for r in access if r.delete_before_replace and r not in token]
+
+
+def test_only_a_missing_stack_is_left_out_and_any_other_read_failure_stops_the_run(monkeypatch, caplog):
+    """The engine says `unknown stack "..."` for a stack its backend does not have; a backend that cannot be reached,
+    or a state this run may not read, must not look like a stack that is not there yet."""
+    import pulumi
+
+    from components import stack_outputs
+
+    def failing(message):
+        def invoke(token, args, *rest, **kwargs):
+            raise Exception(f"invoke of {token} failed: {message}")
+        return invoke
+
+    monkeypatch.setattr(stack_outputs.pulumi.runtime, "invoke", failing('unknown stack "organization/contest-k8s/prd"'))
+    with caplog.at_level(logging.WARNING):
+        assert stack_outputs.read_stack_outputs("organization/contest-k8s/prd", "Argo CD environment prd", None) is None
+    monkeypatch.setattr(stack_outputs.pulumi.runtime, "invoke", failing("read s3://state/prd.json: AccessDenied"))
+    with pytest.raises(pulumi.RunError, match="Argo CD environment prd: the outputs of stack organization/contest-k8s/prd "
+                                              r"cannot be read \(.*AccessDenied\); nothing made from them is changed"):
+        stack_outputs.read_stack_outputs("organization/contest-k8s/prd", "Argo CD environment prd", None)
