@@ -9,9 +9,11 @@ artifacts and a manifest under `OUT/STACK/` for review in a pull request.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import runpy
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -67,6 +69,7 @@ class Registration:
 class ProgramRun:
     stack: str
     resources: list[Registration] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what the program warned about (pulumi.log.warn), in order
     outputs: dict = field(default_factory=dict)
     secret_outputs: frozenset[str] = frozenset()
     artifacts: list[tuple[artifacts.Artifact, str]] = field(default_factory=list)
@@ -176,16 +179,34 @@ def run_program(loaded: LoadedConfig, raw: dict[str, str], secret_keys: frozense
     the artifacts are then not resolved."""
     monitor = monitor or RecordingMonitor(FakeCloud(loaded.stack))
     set_all_config(raw, sorted(secret_keys))
-    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=loaded.stack, preview=preview, monitor=monitor)
+    warnings = _WarningLog()
+    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=loaded.stack, preview=preview, monitor=monitor,
+                             logger=warnings.logger)
     settings.ROOT.set(None)
     artifacts.take()
     _sync_await(run_in_stack(lambda: runpy.run_path(str(PROGRAM), run_name="__main__")))
-    run = ProgramRun(stack=loaded.stack, resources=monitor.registrations)
+    run = ProgramRun(stack=loaded.stack, resources=monitor.registrations, warnings=warnings.messages)
     run.outputs, run.secret_outputs = monitor.stack_outputs
     published = sorted(artifacts.take(), key=lambda a: a.path)
     if not preview:
         run.artifacts = [(artifact, _resolve_text(artifact)) for artifact in published]
     return run
+
+
+class _WarningLog(logging.Handler):
+    """Where the mock engine logs: the program's warnings are kept for the caller to show (the render prints them),
+    not printed by whichever command ran the program. They still reach the root logger's handlers, where there are
+    any (pytest's caplog); with none, Python's last-resort printing stays off, since this handler took them."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+        self.logger = logging.Logger("contest-k8s.program")
+        self.logger.parent = logging.getLogger()
+        self.logger.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 def _resolve_text(artifact: artifacts.Artifact) -> str:
@@ -303,7 +324,11 @@ def _replace(target: Path, staging: Path) -> None:
 
 
 def render(stack: str, config_file: Optional[Path], out: Path) -> Path:
-    """Check where the render goes, read and validate the stack file, run the program, write OUT/STACK."""
+    """Check where the render goes, read and validate the stack file, run the program (its warnings on stderr), write
+    OUT/STACK."""
     render_target(stack, out)
     loaded, raw, secret_keys = load_stack(stack, config_file)
-    return write_render(run_program(loaded, raw, secret_keys), out)
+    run = run_program(loaded, raw, secret_keys)
+    for warning in run.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return write_render(run, out)

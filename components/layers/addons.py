@@ -47,6 +47,7 @@ class ClusterAddonsArgs:
 class ClusterAddons(pulumi.ComponentResource):
     gateways: pulumi.Output[dict]  # used by the stack output `gateways`: where addons.gateway.hostnames must point
     gateway_api: list[pulumi.Resource]  # used by gitops: Envoy Gateway, whose Gateway API CRDs Argo CD's HTTPRoute needs
+    made: dict[str, list[pulumi.Resource]]  # each step's resources; the monitoring layer waits for Ceph and the Gateways
 
     def __init__(self, name: str, args: ClusterAddonsArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("contest-k8s:index:ClusterAddons", name, None, opts)
@@ -57,19 +58,8 @@ class ClusterAddons(pulumi.ComponentResource):
                 for server in SERVERS}
         applier = Applier(self, args.provider, args.plan, addon_steps, addon_steps(shape), chart_source=shape.charts.source,
                           await_readiness=args.await_readiness, secrets=keys)
-        namespaces = applier.namespaces(depends_on=args.after)
-        charts: dict[str, list[pulumi.Resource]] = {}  # a step's chart (an objects-only step: its objects)
-        made: dict[str, list[pulumi.Resource]] = {}  # everything of a step
-        for index, step in enumerate(applier.shape):
-            after = list(args.after) + ([namespaces[step.namespace]] if step.namespace in namespaces else [])
-            after += [r for need in step.needs for r in charts[need]]
-            chart = []
-            if step.chart is not None:
-                chart = [applier.install(index, depends_on=after, protect=args.protect_stateful and step.stateful)]
-            objects = applier.apply(index, depends_on=(chart or after) + [r for need in step.objects_need for r in made[need]])
-            charts[step.name] = chart or objects
-            made[step.name] = chart + objects
-        self.gateway_api = charts["gateway"]
+        self.made = applier.apply_all(args.after, protect=args.protect_stateful)
+        self.gateway_api = self.made["gateway"][:1]  # Envoy Gateway's chart
 
         self.gateways = args.plan.apply(lambda p: {name: str(address) for name, address in (
             ("global", p.addons.global_gateway), ("private", p.addons.private_gateway)) if address is not None})
