@@ -216,7 +216,8 @@ class ControlPlane:
         for name in crd_names:
             while True:
                 _, body, _ = self.request("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
-                conditions = {c["type"]: c["status"] for c in body.get("status", {}).get("conditions", [])}
+                # A CRD just made may answer `conditions: null` until the API server's controllers have seen it.
+                conditions = {c["type"]: c["status"] for c in (body.get("status") or {}).get("conditions") or []}
                 if conditions.get("Established") == "True":
                     break
                 if time.monotonic() > deadline:
