@@ -88,6 +88,33 @@ DESCHEDULER = Chart(
     "descheduler")
 
 
+# -- the monitoring layer (components/layers/monitoring.py)
+KUBE_PROMETHEUS_STACK = Chart(
+    "kube-prometheus-stack", "88.5.3", "https://prometheus-community.github.io/helm-charts", "monitoring", "kube-prometheus-stack",
+    "release",
+    "its admission webhook's certificates come from pre-install/post-install hook Jobs, and Helm installs its CRDs (crds/) "
+    "before the operator that serves them and keeps them when the release is removed, with the rules and monitors in them",
+    "kube-prometheus-stack")
+PROMETHEUS_BLACKBOX_EXPORTER = Chart(
+    "prometheus-blackbox-exporter", "11.17.2", "https://prometheus-community.github.io/helm-charts", "monitoring",
+    "prometheus-blackbox-exporter", "chart",
+    "no hooks, no state; its modules ConfigMap and Deployment show their diff in a preview",
+    "prometheus-blackbox-exporter")
+LOKI = Chart(
+    "loki", "18.11.0", "https://grafana-community.github.io/helm-charts", "monitoring", "loki", "release",
+    "its StatefulSet holds the logs on a volume: one release with Helm's history to roll back, and a preview that shows "
+    "the change of values rather than a replacement of its many objects",
+    "loki")
+GRAFANA = Chart(
+    "grafana", "12.11.1", "https://grafana-community.github.io/helm-charts", "monitoring", "grafana", "chart",
+    "no hooks; the data sources, grafana.ini and the Deployment show their own diff in a preview (dashboards are the "
+    "program's own ConfigMaps)",
+    "grafana")
+FLUENT_BIT = Chart(
+    "fluent-bit", "0.58.1", "https://fluent.github.io/helm-charts", "monitoring", "fluent-bit", "chart",
+    "no hooks, no state; the DaemonSet and its configuration show their diff in a preview",
+    "fluent-bit")
+
 # -- the GitOps layer (wsp)
 ARGO_CD = Chart(
     "argo-cd", "10.1.1", "https://argoproj.github.io/argo-helm", "argocd", "argocd", "release",
@@ -96,11 +123,12 @@ ARGO_CD = Chart(
     "Redis starts",
     "argo-cd")
 
-# By layer, each in install order: the add-ons layer's, the GitOps layer's (where layers.gitops is on).
+# By layer, each in install order: the add-ons layer's, the monitoring layer's, the GitOps layer's (where layers.gitops is on).
 ADDONS: tuple[Chart, ...] = (METALLB, ENVOY_GATEWAY, CERT_MANAGER, ROOK_CEPH, ROOK_CEPH_CLUSTER, DESCHEDULER)
+MONITORING: tuple[Chart, ...] = (KUBE_PROMETHEUS_STACK, PROMETHEUS_BLACKBOX_EXPORTER, LOKI, GRAFANA, FLUENT_BIT)
 GITOPS: tuple[Chart, ...] = (ARGO_CD,)
 # In install order.
-ALL: tuple[Chart, ...] = (CILIUM, *ADDONS, *GITOPS)
+ALL: tuple[Chart, ...] = (CILIUM, *ADDONS, *MONITORING, *GITOPS)
 BY_NAME: dict[str, Chart] = {c.name: c for c in ALL}
 
 

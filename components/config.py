@@ -370,12 +370,18 @@ class LayersConfig:
     kubernetes: bool = setting(True)
     # None: on whenever layers.kubernetes is (see `addons_on`).
     addons: Optional[bool] = setting(None)
+    # None: on whenever the add-ons are (see `monitoring_on`).
+    monitoring: Optional[bool] = setting(None)
     # Argo CD runs in this cluster and deploys to the environments of the `gitops` section (wsp).
     gitops: bool = setting(False)
 
     @property
     def addons_on(self) -> bool:
         return self.addons if self.addons is not None else self.kubernetes is True
+
+    @property
+    def monitoring_on(self) -> bool:
+        return self.monitoring if self.monitoring is not None else self.addons_on is True
 
 
 @dataclass(frozen=True)
@@ -442,6 +448,30 @@ class AddonsConfig:
     smoke_test: bool = setting(False)
 
 
+# -- the monitoring layer (components/layers/monitoring.py)
+
+# Prometheus keeps this share of its volume for the WAL, the head block and compaction: retention by size is the rest
+# (plan.prometheus_retention_gib), so the volume never fills with data Prometheus means to keep.
+PROMETHEUS_HEADROOM_PERCENT = 20
+PROMETHEUS_HEADROOM_MIN_GIB = 4
+MIN_PROMETHEUS_VOLUME_GB = 10  # a retention of at least 6 GiB after the headroom
+_GRAFANA_PLUGIN = re.compile(r"[a-z0-9]+(-[a-z0-9]+)+(@\d+\.\d+\.\d+)?", re.ASCII)
+_DATABASE_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})?:\d{1,5}", re.ASCII)
+_PROBE_URL = re.compile(r"https?://[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?(:\d{1,5})?(/[A-Za-z0-9._~/%-]*)?", re.ASCII)
+
+
+def _log_pattern(v: str) -> Optional[str]:
+    """A pattern Loki's ruler puts between backticks in `|~ `PATTERN``: a regular expression without a backtick."""
+    expected = "a regular expression without backticks or line breaks, like ERROR or (?i)panic"
+    if not v or "`" in v or any(c in v for c in "\r\n") or not v.isprintable():
+        return expected
+    try:
+        re.compile(v)
+    except re.error as e:
+        return f"{expected} ({e})"
+    return None
+
+
 # --------------------------------------------------------------------------- the GitOps layer
 
 
@@ -456,6 +486,78 @@ def _source_repo(v: str) -> Optional[str]:
     if not v or v.strip() != v or not v.isascii() or not normalize_git_url(v.removeprefix("!")):
         return "a repository URL or a glob of them like https://github.com/example-org/* (! in front denies)"
     return None
+
+
+@dataclass(frozen=True)
+class PrometheusConfig:
+    # The Ceph (RBD) volume of each Prometheus; retention by size is derived from it, never written twice.
+    volume_gb: int = setting(50, check=_in_range(MIN_PROMETHEUS_VOLUME_GB, 65536, "a volume size (GiB)"))
+    retention_days: int = setting(30, check=_in_range(1, 3650, "days of metrics to keep (when the volume holds them)"))
+
+
+@dataclass(frozen=True)
+class GithubOAuthConfig:
+    client_id: str = setting(check=_matches(_OAUTH_CLIENT_ID, "a GitHub OAuth app's client ID"))
+    allowed_organizations: tuple[str, ...] = setting(each=_matches(_GITHUB_ORGANIZATION, "a GitHub organization's login, like ictsc"))
+    # Numeric ids from the GitHub API (GET /orgs/ORG/teams), never team names: Grafana compares the ids.
+    team_ids: tuple[int, ...] = setting((), each=_in_range(1, 2**53, "a numeric GitHub team id (GET /orgs/ORG/teams)"))
+
+
+@dataclass(frozen=True)
+class GrafanaDatabaseConfig:
+    """An external database for Grafana's sessions and settings (its SQLite locks users out with more than one replica)."""
+
+    type: Literal["postgres", "mysql"] = setting()
+    host: str = setting(check=_matches(_DATABASE_HOST, "host:port of the database"))
+    name: str = setting(check=_matches(DNS_LABEL, "a database name"))
+    user: str = setting(check=_matches(_UNIX_USER, "a database user name"))
+
+
+@dataclass(frozen=True)
+class GrafanaConfig:
+    enabled: bool = setting(False)
+    hostname: Optional[str] = setting(None, check=_matches(_DNS_NAME, "a DNS name of addons.gateway.hostnames"))
+    replicas: int = setting(1, check=_in_range(1, 10, "a replica count"))
+    database: Optional[GrafanaDatabaseConfig] = setting(None)
+    github: Optional[GithubOAuthConfig] = setting(None)
+    plugins: tuple[str, ...] = setting((), each=_matches(_GRAFANA_PLUGIN, "a Grafana plugin id, like alexanderzobnin-zabbix-app "
+                                                                            "(optionally @x.y.z)"))
+
+
+@dataclass(frozen=True)
+class LogsConfig:
+    volume_gb: int = setting(50, check=_in_range(10, 65536, "a volume size (GiB)"))
+    retention_days: int = setting(14, check=_in_range(1, 3650, "days of logs to keep"))
+    # Each pattern found in a log line notifies Slack (the seeds' ElastAlert rules).
+    alert_patterns: tuple[str, ...] = setting(("ERROR",), each=_log_pattern)
+
+
+@dataclass(frozen=True)
+class ZabbixConfig:
+    enabled: bool = setting(False)
+    # IPMI needs at least one poller: Zabbix's default is none, and IPMI items then never update (the seeds' trap).
+    ipmi_pollers: int = setting(1, check=_in_range(1, 1000, "IPMI pollers (at least 1: with 0 Zabbix never polls IPMI)"))
+    volume_gb: int = setting(20, check=_in_range(10, 65536, "a volume size (GiB)"))
+
+
+@dataclass(frozen=True)
+class MonitoringConfig:
+    """The monitoring layer (components/layers/monitoring.py)."""
+
+    slack_channel: str = setting(check=_matches(_SLACK_CHANNEL, "a Slack channel name without #, like alerts"))
+    prometheus: PrometheusConfig = setting(PrometheusConfig())
+    # A name of wireguard.clusterPeers: the cluster whose Prometheus and Loki receive this cluster's metrics and logs.
+    send_to: Optional[str] = setting(None)
+    # Names of wireguard.clusterPeers that send here: each one silent for 5 minutes is an alert (the dead man's switch).
+    receive_from: tuple[str, ...] = setting(())
+    # Names of wireguard.clusterPeers whose heartbeat (their Watchdog alert) this cluster watches.
+    watch: tuple[str, ...] = setting(())
+    # Public endpoints the blackbox exporter probes (besides https:// of every addons.gateway.hostnames).
+    probes: tuple[str, ...] = setting((), each=_matches(_PROBE_URL, "an http:// or https:// URL"))
+    grafana: GrafanaConfig = setting(GrafanaConfig())
+    logs: LogsConfig = setting(LogsConfig())
+    flows: bool = setting(False)  # the flow collector (NetFlow, sFlow, IPFIX) on the private pool
+    zabbix: ZabbixConfig = setting(ZabbixConfig())
 
 
 @dataclass(frozen=True)
@@ -528,6 +630,7 @@ class StackConfig:
     layers: LayersConfig = setting(LayersConfig())
     charts: ChartsConfig = setting(ChartsConfig())
     addons: Optional[AddonsConfig] = setting(None)  # required when layers.addons is on
+    monitoring: Optional[MonitoringConfig] = setting(None)  # required when layers.monitoring is on
     gitops: Optional[GitOpsConfig] = setting(None)  # required when layers.gitops is on
     node_os: Literal["ubuntu2404", "ubuntu2204"] = setting("ubuntu2404")
     node_nic_names: tuple[str, ...] = setting(catalog.DEFAULT_NODE_NIC_NAMES)
@@ -540,6 +643,11 @@ class StackConfig:
     external_kubeconfig: Optional[Secret] = setting(None, secret=True)
     gitops_github_client_secret: Optional[Secret] = setting(None, secret=True)  # the GitHub OAuth app's
     gitops_slack_token: Optional[Secret] = setting(None, secret=True)  # a Slack bot token (xoxb-...)
+    # Secrets of the monitoring layer; each is handed to the cluster as a Kubernetes Secret.
+    slack_webhook_url: Optional[Secret] = setting(None, secret=True)
+    grafana_github_client_secret: Optional[Secret] = setting(None, secret=True)
+    grafana_database_password: Optional[Secret] = setting(None, secret=True)
+    zabbix_api_token: Optional[Secret] = setting(None, secret=True)  # Grafana's Zabbix data source (made in Zabbix's UI)
 
 
 @dataclass(frozen=True)
@@ -1193,6 +1301,70 @@ def _check_addons(c: StackConfig, fail: Fail) -> None:
              "of a pool is on another worker's OSD")
 
 
+ZABBIX_PLUGIN = "alexanderzobnin-zabbix-app"
+# Addresses of the private pool the monitoring layer takes (plan.MonitoringPlan): the Gateway's is +1.
+FLOW_COLLECTOR_HOST, ZABBIX_HOST = 2, 3
+
+
+def _check_monitoring(c: StackConfig, fail: Fail) -> None:
+    """The monitoring layer needs the add-ons; when it is on: somewhere for its metrics and logs (a peer it sends to, or
+    its own Grafana), peers named in wireguard.clusterPeers, the private pool, Grafana's name on the Gateway, and more
+    than one Grafana replica only with an external database (SQLite locks users out)."""
+    layers, m = c.layers, c.monitoring
+    if not _known(layers.addons, layers.kubernetes, layers.monitoring):
+        return
+    if layers.monitoring is True and not layers.addons_on:
+        fail("layers.monitoring", True, "false unless the add-ons are on (Prometheus and Loki keep their data on Ceph volumes)")
+        return
+    if not layers.monitoring_on:
+        return
+    if m is None:
+        fail("monitoring", Said("nothing"), "a monitoring section (slackChannel, and sendTo or grafana.enabled) when layers.monitoring "
+             "is on, as it is by default with the add-ons; or layers.monitoring: false")
+        return
+    if m is INVALID:
+        return
+    peers = c.wireguard.cluster_peers
+    if peers is not INVALID:
+        named = [("monitoring.sendTo", m.send_to)] if m.send_to is not None else []
+        for key, names in (("monitoring.receiveFrom", m.receive_from), ("monitoring.watch", m.watch)):
+            named += [(f"{key}[{i}]", name) for i, name in enumerate(names)] if names is not INVALID else []
+        for key, name in named:
+            if _known(name) and name not in peers:
+                fail(key, name, f"a name of wireguard.clusterPeers ({', '.join(sorted(peers)) or 'none'}): metrics and "
+                     "heartbeats travel through the tunnels between clusters")
+    grafana = m.grafana
+    if _known(m.send_to, grafana.enabled) and m.send_to is None and not grafana.enabled:
+        fail("monitoring.sendTo", Said("nothing"), "a cluster peer that receives this cluster's metrics and logs, or "
+             "monitoring.grafana.enabled: true (this cluster keeps and shows its own)")
+    if _known(m.send_to, m.receive_from) and m.send_to is not None and m.send_to in m.receive_from:
+        fail("monitoring.sendTo", m.send_to, "a cluster not also in monitoring.receiveFrom (each would wait for the other)")
+    if _known(m.receive_from, grafana.enabled) and m.receive_from and not grafana.enabled:
+        fail("monitoring.receiveFrom", list(m.receive_from), "no clusters unless monitoring.grafana.enabled is true (their metrics "
+             "and logs are shown by this cluster's Grafana)")
+    pool = c.metallb.private_pool
+    if _known(pool) and pool is None:
+        fail("metallb.privatePool", Said("nothing"), "a private pool when layers.monitoring is on: Prometheus and Loki are reached "
+             "by other clusters on its Gateway, the flow collector and Zabbix on its addresses")
+    elif _known(pool, m.flows, m.zabbix.enabled) and (m.flows or m.zabbix.enabled) and pool.num_addresses - 2 < ZABBIX_HOST:
+        fail("metallb.privatePool", str(pool), f"a pool with at least {ZABBIX_HOST} usable addresses (the private Gateway, the flow "
+             "collector, Zabbix)")
+    if not _known(grafana.enabled) or not grafana.enabled:
+        return
+    hostnames = c.addons.gateway.hostnames if c.addons is not None and _known(c.addons) else INVALID
+    if _known(grafana.hostname) and grafana.hostname is None:
+        fail("monitoring.grafana.hostname", Said("nothing"), "the DNS name Grafana answers on (one of addons.gateway.hostnames)")
+    elif _known(grafana.hostname, hostnames) and grafana.hostname not in hostnames:
+        fail("monitoring.grafana.hostname", grafana.hostname, f"one of addons.gateway.hostnames ({', '.join(hostnames)}): the "
+             "global Gateway's certificate covers only those")
+    if _known(grafana.replicas, grafana.database) and grafana.replicas > 1 and grafana.database is None:
+        fail("monitoring.grafana.replicas", grafana.replicas, "1 unless monitoring.grafana.database is set: replicas share no "
+             "SQLite file, and each logs out the users the others logged in")
+    if _known(grafana.database, c.grafana_database_password) and grafana.database is not None and c.grafana_database_password is None:
+        fail("grafanaDatabasePassword", Said("nothing"), "the database user's password when monitoring.grafana.database is set: "
+             "`pulumi config set --secret grafanaDatabasePassword ...`")
+
+
 def _check_gitops(c: StackConfig, fail: Fail) -> None:
     """Argo CD needs the add-ons (the Gateway, its certificate); when it is on: its hostname on the Gateway, someone to
     administer it, and environments of other stacks (each once) whose applications their own project permits."""
@@ -1268,6 +1440,7 @@ RULES: tuple[Callable[[StackConfig, Fail], None], ...] = (
     _check_api_url,
     _check_charts,
     _check_addons,
+    _check_monitoring,
     _check_gitops,
 )
 

@@ -289,6 +289,7 @@ class FakeCloud(pulumi.runtime.Mocks):
         stack file (it does not exist)."""
         from .offline import PROJECT_ROOT, load_stack
         from .plan import GlobalBlock, build_plan
+        from .render.charts import monitoring_endpoints
         from .render.wireguard import cluster_peer, public_key
 
         stack = name.rsplit("/", 1)[-1]
@@ -306,6 +307,8 @@ class FakeCloud(pulumi.runtime.Mocks):
             outputs.update(apiEndpoint=plan.api.endpoint, kubernetesCa=FakeCloud(stack).kubernetes_ca(),
                            argocdToken=fake_service_account_token(stack, ACCESS_NAMESPACE, TOKEN_SECRET))
             secret_names.append("argocdToken")
+        if plan.monitoring is not None:  # what its Monitoring exports
+            outputs["monitoring"] = monitoring_endpoints(plan)
         return {"name": name, "outputs": outputs, "secretOutputNames": secret_names}
 
     # -- pulumi-command

@@ -14,7 +14,8 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Literal, Optional
 
 from . import charts
-from .config import PROJECT, ROUTER_NAME, VRRP_PRIORITY_STEP, VRRP_TOP_PRIORITY, LoadedConfig, first_node, natural_key
+from .config import (FLOW_COLLECTOR_HOST, PROJECT, PROMETHEUS_HEADROOM_MIN_GIB, PROMETHEUS_HEADROOM_PERCENT, ROUTER_NAME,
+                     VRRP_PRIORITY_STEP, VRRP_TOP_PRIORITY, ZABBIX_HOST, ZABBIX_PLUGIN, LoadedConfig, first_node, natural_key)
 from .sakura import catalog
 
 Role = Literal["router", "api-lb", "control-plane", "worker"]
@@ -238,6 +239,55 @@ class AddonsPlan:
     smoke_test: bool
 
 
+def prometheus_retention_gib(volume_gb: int) -> int:
+    """Retention by size for a Prometheus volume of `volume_gb` GiB: the volume less its headroom (a share of it, and never
+    less than PROMETHEUS_HEADROOM_MIN_GIB) for the WAL, the head block and compaction. Always below the volume."""
+    headroom = max(PROMETHEUS_HEADROOM_MIN_GIB, -(-volume_gb * PROMETHEUS_HEADROOM_PERCENT // 100))
+    return volume_gb - headroom
+
+
+# Where the router's metrics are scraped (on its private address): node exporter (frr flavor) or VyOS's telegraf.
+ROUTER_METRICS_PORTS = {"frr": 9100, "vyos": 9273}
+
+
+@dataclass(frozen=True)
+class GrafanaPlan:
+    hostname: str
+    replicas: int
+    database: Optional[tuple[str, str, str, str]]  # (type, host:port, name, user)
+    github_client_id: Optional[str]
+    github_organizations: tuple[str, ...]
+    github_team_ids: tuple[int, ...]
+    plugins: tuple[str, ...]
+    zabbix_source: bool  # a Zabbix data source (this stack runs Zabbix and Grafana has its plugin)
+
+
+@dataclass(frozen=True)
+class MonitoringPlan:
+    """The monitoring layer: Prometheus's volume and retention, where metrics and logs go, what is scraped and probed,
+    and what runs in the cluster that shows them (Grafana, Loki, the flow collector, Zabbix)."""
+
+    cluster: str  # the `cluster` label on every series and alert this cluster sends
+    prometheus_volume_gib: int
+    prometheus_retention_gib: int  # prometheus_retention_gib(volume): below the volume, by construction
+    prometheus_retention_days: int
+    slack_channel: str
+    send_to: Optional[str]  # a cluster peer (wireguard.clusterPeers) that receives metrics and logs
+    receive_from: tuple[str, ...]  # cluster peers that send here (each watched by a dead man's switch)
+    watch: tuple[str, ...]  # cluster peers whose heartbeat is watched here
+    probes: tuple[str, ...]  # URLs the blackbox exporter probes
+    router_metrics: str  # address:port of the router's exporter
+    private_gateway: IPv4Address  # where other clusters reach this one's Prometheus (and Loki)
+    grafana: Optional[GrafanaPlan]  # Grafana and Loki run where Grafana does
+    loki_volume_gib: int
+    loki_retention_days: int
+    log_alert_patterns: tuple[str, ...]
+    flow_collector: Optional[IPv4Address]  # on the private pool, when on
+    zabbix: Optional[IPv4Address]  # Zabbix's web UI on the private pool, when on
+    zabbix_ipmi_pollers: int
+    zabbix_volume_gib: int
+
+
 # Argo CD's name for the cluster it runs in (its built-in registration, https://kubernetes.default.svc).
 IN_CLUSTER = "in-cluster"
 
@@ -364,6 +414,7 @@ class Plan:
     protect_stateful: bool
     charts: ChartsPlan
     addons: Optional[AddonsPlan]  # None when layers.addons is off
+    monitoring: Optional[MonitoringPlan]  # None when layers.monitoring is off
     gitops: Optional[GitOpsPlan]  # None when layers.gitops is off
 
     def machine(self, name: str) -> Machine:
@@ -608,6 +659,10 @@ def build_plan(loaded: LoadedConfig, block: GlobalBlock) -> Plan:
             smoke_test=a.smoke_test,
         )
 
+    monitoring = None
+    if c.layers.monitoring_on:
+        monitoring = _monitoring_plan(loaded, router_private.ip, c.metallb.private_pool)
+
     return Plan(
         stack=loaded.stack,
         gitops=gitops_plan(loaded),
@@ -626,4 +681,48 @@ def build_plan(loaded: LoadedConfig, block: GlobalBlock) -> Plan:
         protect_stateful=loaded.protect_stateful,
         charts=charts_plan(loaded),
         addons=addons,
+        monitoring=monitoring,
+    )
+
+
+def _monitoring_plan(loaded: LoadedConfig, router: IPv4Address, private_pool: IPv4Network) -> MonitoringPlan:
+    c = loaded.config
+    m = c.monitoring
+    g = m.grafana
+    base = private_pool.network_address
+    grafana = None
+    if g.enabled:
+        db = g.database
+        github = g.github
+        grafana = GrafanaPlan(
+            hostname=g.hostname,
+            replicas=g.replicas,
+            database=(db.type, db.host, db.name, db.user) if db is not None else None,
+            github_client_id=github.client_id if github is not None else None,
+            github_organizations=github.allowed_organizations if github is not None else (),
+            github_team_ids=github.team_ids if github is not None else (),
+            plugins=g.plugins,
+            zabbix_source=m.zabbix.enabled and any(p.split("@")[0] == ZABBIX_PLUGIN for p in g.plugins),
+        )
+    hostnames = c.addons.gateway.hostnames if c.addons is not None else ()
+    return MonitoringPlan(
+        cluster=loaded.stack,
+        prometheus_volume_gib=m.prometheus.volume_gb,
+        prometheus_retention_gib=prometheus_retention_gib(m.prometheus.volume_gb),
+        prometheus_retention_days=m.prometheus.retention_days,
+        slack_channel=m.slack_channel,
+        send_to=m.send_to,
+        receive_from=m.receive_from,
+        watch=m.watch,
+        probes=tuple(dict.fromkeys((*(f"https://{h}/" for h in hostnames), *m.probes))),
+        router_metrics=f"{router}:{ROUTER_METRICS_PORTS[c.router.flavor]}",
+        private_gateway=base + 1,
+        grafana=grafana,
+        loki_volume_gib=m.logs.volume_gb,
+        loki_retention_days=m.logs.retention_days,
+        log_alert_patterns=m.logs.alert_patterns,
+        flow_collector=base + FLOW_COLLECTOR_HOST if m.flows else None,
+        zabbix=base + ZABBIX_HOST if m.zabbix.enabled else None,
+        zabbix_ipmi_pollers=m.zabbix.ipmi_pollers,
+        zabbix_volume_gib=m.zabbix.volume_gb,
     )

@@ -18,11 +18,15 @@ from .external_cluster import ExternalCluster
 from .kubernetes_cluster import KubernetesCluster, KubernetesClusterArgs
 from .layers.addons import ClusterAddons, ClusterAddonsArgs
 from .layers.gitops import API_ENDPOINT, CA, TOKEN, ArgoCdAccess, ArgoCdAccessArgs, GitOps, GitOpsArgs
+from .layers.monitoring import Monitoring, MonitoringArgs
 from .machines import ClusterMachines, ClusterMachinesArgs
 from .node_access import NodeAccess, NodeAccessArgs
 from .plan import charts_plan, control_plane_order, machine_shapes, shape_plan
 from .remote import SshAccess
 from .resize import batches, chain_resizes
+from .render.charts.grafana import DATABASE_PASSWORD, GITHUB_CLIENT_SECRET, ZABBIX_TOKEN
+from .render.charts.kube_prometheus_stack import SLACK_WEBHOOK
+from .render.dashboards import load as load_dashboards
 from .render.topology import topology_dot
 from .sakura.provider import PACKAGE
 from .stack_file import peer_configs
@@ -40,6 +44,8 @@ def config_from_pulumi() -> LoadedConfig:
 def deploy() -> None:
     try:
         loaded = config_from_pulumi()
+        # Every dashboard is checked (size, uid, data-source variable) before anything is created.
+        dashboards = load_dashboards(Path.cwd()) if loaded.config.layers.monitoring_on else ()
     except ConfigError as e:
         raise pulumi.RunError(str(e)) from None
     c = loaded.config
@@ -136,6 +142,15 @@ def deploy() -> None:
         addons = ClusterAddons("addons", ClusterAddonsArgs(plan, shape_plan(loaded), cluster.provider, cluster.ready,
                                                            loaded.protect_stateful, c.kubernetes.await_readiness))
         pulumi.export("gateways", addons.gateways)
+
+    if c.layers.monitoring_on:
+        secrets = {SLACK_WEBHOOK: c.slack_webhook_url, GITHUB_CLIENT_SECRET: c.grafana_github_client_secret,
+                   DATABASE_PASSWORD: c.grafana_database_password, ZABBIX_TOKEN: c.zabbix_api_token}
+        monitoring = Monitoring("monitoring", MonitoringArgs(
+            plan, shape_plan(loaded), cluster.provider, (*addons.made["rook-ceph-cluster"], *addons.made["gateway"]),
+            tuple(sorted(c.wireguard.cluster_peers.items())), dashboards, secrets, loaded.protect_stateful,
+            c.kubernetes.await_readiness))
+        pulumi.export("monitoring", monitoring.endpoints)
 
     # GitOps: Argo CD where layers.gitops is on (wsp); every other cluster kubeadm made gives it access and exports it.
     if c.layers.gitops:

@@ -31,6 +31,12 @@ FAKE_SECRETS = {
     "argocd-slack-token": "xoxb-0000000000-0000000000000-fakefakefakefakefakefake",
     "argocd-token-prd": "eyJmYWtlIjoicHJkIn0.eyJzdWIiOiJhcmdvY2QtbWFuYWdlciJ9.ZmFrZQ",
     "argocd-token-dev": "eyJmYWtlIjoiZGV2In0.eyJzdWIiOiJhcmdvY2QtbWFuYWdlciJ9.ZmFrZQ",
+    "slack-webhook-url": "https://hooks.slack.com/services/T00000000/B00000000/fakefakefakefakefakefake",
+    "grafana-admin-password": "fake-grafana-admin-password-0000",
+    "grafana-github-client-secret": "0123456789abcdef0123456789abcdef01234567",
+    "grafana-database-password": "fake-database-password",
+    "zabbix-api-token": "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    "zabbix-database-password": "fake-zabbix-database-password-00",
 }
 
 
@@ -65,6 +71,16 @@ def write_stack(directory: Path, stack: str = "prd", edit: Optional[Callable[[di
     path = directory / f"Pulumi.{stack}.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
+
+
+def peer_only_with(config: dict, peer: str) -> None:
+    """A stack-file edit: the stack's one cluster peer is `peer`, and the monitoring layer names no other (wsp's
+    receiveFrom lists prd and dev, each of which must be a peer)."""
+    config["contest-k8s:wireguard"]["clusterPeers"] = {peer: f"organization/contest-k8s/{peer}"}
+    monitoring = config.get("contest-k8s:monitoring")
+    if monitoring:
+        for key in ("receiveFrom", "watch"):
+            monitoring[key] = [name for name in monitoring.get(key) or [] if name == peer]
 
 
 VYOS_IMAGE = {"file": "images/vyos-1.4-cloud-init.qcow2", "sizeGb": 20}

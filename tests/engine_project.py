@@ -21,11 +21,12 @@ FAST_TIMINGS = "requests_per_second=500,poll_interval=0.02,backoff_initial=0.02,
 
 
 def program_project(directory: Path, stack: str, edit: Optional[Callable[[dict], None]] = None) -> Path:
-    """The project as a user has it (Pulumi.yaml, __main__.py, components/, the virtualenv) with one stack file."""
+    """The project as a user has it (Pulumi.yaml, __main__.py, components/, dashboards/, the virtualenv) with one stack file."""
     directory.mkdir(parents=True)
     for name in ("Pulumi.yaml", "__main__.py"):
         (directory / name).write_text((ROOT / name).read_text())
     (directory / "components").symlink_to(ROOT / "components", target_is_directory=True)
+    (directory / "dashboards").symlink_to(ROOT / "dashboards", target_is_directory=True)
     (directory / ".venv").symlink_to(project_venv(), target_is_directory=True)
     write_config(directory, stack, edit)
     return directory

@@ -31,7 +31,7 @@ from components.render.keepalived import check_script, notify_script
 from components.render.secrets import fill
 from components.render.wireguard import ClusterPeer, public_key, venue_conf
 
-from .conftest import require_root, require_tools, run_stack, write_stack
+from .conftest import peer_only_with, require_root, require_tools, run_stack, write_stack
 from .netns import Lab, wait_for
 
 pytestmark = pytest.mark.netns
@@ -399,7 +399,7 @@ def test_another_cluster_reaches_the_api_vip_through_the_tunnel(tmp_path_factory
     runs = {}
     for stack, peer in (("wsp", "dev"), ("dev", "wsp")):
         def edit(c, peer=peer):
-            c[PROJECT + ":wireguard"]["clusterPeers"] = {peer: f"organization/contest-k8s/{peer}"}
+            peer_only_with(c, peer)
         (directory / stack).mkdir()
         runs[stack] = run_stack(stack, write_stack(directory / stack, stack, edit))
     wsp, dev = runs["wsp"], runs["dev"]

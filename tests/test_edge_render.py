@@ -19,7 +19,8 @@ from components.render.wireguard import ClusterPeer, public_key, venue_conf
 from .checks import tools
 from .checks.schemas import crd_errors
 from .checks.vyos_tree import ACCEPT, REJECT, CommandTree
-from .conftest import FAKE_SECRETS, STACKS, filled, require_root, require_shared, require_tools, run_stack, write_stack
+from .conftest import (FAKE_SECRETS, STACKS, filled, peer_only_with, require_root, require_shared, require_tools, run_stack,
+                       write_stack)
 
 
 
@@ -264,8 +265,8 @@ def test_both_sides_of_every_bgp_session_agree(stack_runs, vyos_runs, stack):
     assert re.search(rf"system-as '{peer['peerASN']}'", vyos)
     assert sorted(re.findall(rf"neighbor (\S+) remote-as '{peer['myASN']}'", vyos)) == workers
     assert re.search(rf"ethernet eth1 address '{re.escape(peer['peerAddress'])}/", vyos)
-    assert set(re.findall(r"holdtime '(\d+)'", vyos)) == {peer["holdTime"].rstrip("s")}
-    assert set(re.findall(r"keepalive '(\d+)'", vyos)) == {peer["keepaliveTime"].rstrip("s")}
+    assert set(re.findall(r"timers holdtime '(\d+)'", vyos)) == {peer["holdTime"].rstrip("s")}
+    assert set(re.findall(r"timers keepalive '(\d+)'", vyos)) == {peer["keepaliveTime"].rstrip("s")}
     vyos_prefixes = re.findall(r"prefix-list METALLB-POOLS rule \d+ prefix '(\S+)'", vyos)
 
     frr = dict(texts(stack_runs[stack]))["router/router/frr.conf"]
@@ -287,7 +288,7 @@ def test_a_cluster_peer_whose_stack_does_not_exist_yet_is_skipped(program, tmp_p
     """Bringing up wsp before prd: the missing stack is left out with a warning, the existing one is peered."""
     from .conftest import write_stack
 
-    peers = {"dev": "organization/contest-k8s/dev", "later": "organization/contest-k8s/later"}
+    peers = {"dev": "organization/contest-k8s/dev", "later": "organization/contest-k8s/later", "wsp": "organization/contest-k8s/wsp"}
     run = program("prd", write_stack(tmp_path, "prd", lambda c: c["contest-k8s:wireguard"].update(clusterPeers=peers)))
     config = run.artifact("router/router/wg0.conf")
     dev = program("dev").outputs["wireguard"]
@@ -318,7 +319,7 @@ def test_the_vyos_seed_is_cloud_config_with_valid_commands_and_no_secret(vyos_ru
 def _peering(tmp_path, stack: str, peer: str, *edits):
     """`stack` peering with `peer` (whose committed stack file the mocks answer from, as its own run exports it)."""
     def edit(c):
-        c[PROJECT + ":wireguard"]["clusterPeers"] = {peer: f"organization/contest-k8s/{peer}"}
+        peer_only_with(c, peer)
         for more in edits:
             more(c)
     tmp_path.mkdir()

@@ -1,4 +1,5 @@
-"""The Kubernetes layers under the real engine, against a real API server: Cilium, the add-ons and GitOps, up and no-change.
+"""The Kubernetes layers under the real engine, against a real API server: Cilium, the add-ons, monitoring and GitOps, up
+and no-change.
 
 The project (tests/engine_project.py) runs its VM layer against the fake Sakura API, which gives the
 plan its addresses, and its Kubernetes layers against the test control plane (tests/control_plane.py:
@@ -56,8 +57,13 @@ EXPECTED = (
     ("/apis/argoproj.io/v1alpha1/namespaces/argocd/appprojects/prd", "prd's AppProject (its stack not deployed yet)"),
     ("/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/score-server-dev", "dev's score server Application"),
     ("/apis/apps/v1/namespaces/argocd/deployments/argocd-server", "Argo CD's server"),
+    ("/apis/monitoring.coreos.com/v1/namespaces/monitoring/prometheuses/kube-prometheus-stack-prometheus",
+     "Prometheus (kube-prometheus-stack's values: its volume and retention)"),
+    ("/apis/monitoring.coreos.com/v1/namespaces/monitoring/prometheusrules/prometheus-storage", "the disk-filling alerts"),
+    ("/apis/monitoring.coreos.com/v1/namespaces/monitoring/prometheusrules/heartbeats", "dev's watch of wsp's heartbeat"),
+    ("/apis/monitoring.coreos.com/v1/namespaces/monitoring/probes/public-endpoints", "the blackbox exporter's probes"),
 )
-RELEASES = ("cilium", "envoy-gateway", "cert-manager", "rook-ceph", "rook-ceph-cluster", "argocd")  # helm.v3.Release: Helm's own record
+RELEASES = ("cilium", "envoy-gateway", "cert-manager", "rook-ceph", "rook-ceph-cluster", "kube-prometheus-stack", "argocd")  # helm.v3.Release: Helm's own record
 
 
 def test_kubernetes_layers_up_against_a_real_api_server_then_no_changes(tmp_path):

@@ -22,7 +22,7 @@ WORKERS = 500
 def test_500_workers_render(tmp_path, capsys):
     def edit(c: dict) -> None:
         c["contest-k8s:network"]["privateCidr"] = "10.2.0.0/22"  # room for 500 workers
-        c["contest-k8s:metallb"]["privatePool"] = "10.3.0.0/24"
+        c["contest-k8s:metallb"]["privatePool"] = "10.2.4.0/24"
         c["contest-k8s:kubernetes"]["podCidr"] = "10.64.0.0/14"  # a /24 for each of 503 nodes
         c["contest-k8s:workers"]["nodes"] = {f"worker-{i}": 10 + i for i in range(1, WORKERS + 1)}
 

@@ -39,7 +39,20 @@ def _q(value: object) -> str:
 
 def base_subtrees(plan: Plan) -> tuple[str, ...]:
     nics = tuple(f"interfaces ethernet {nic.interface} address" for nic in plan.machine(plan.router.name).nics)
-    return nics + ("interfaces wireguard", "nat source", "protocols static", "firewall ipv4", LOGIN_KEYS)
+    return nics + ("interfaces wireguard", "nat source", "protocols static", "firewall ipv4", LOGIN_KEYS, METRICS)
+
+
+METRICS = "service monitoring telegraf prometheus-client"
+
+
+def vyos_metrics_commands(plan: Plan) -> list[str]:
+    """The router's metrics for the monitoring layer (when on): VyOS's telegraf as a Prometheus client on the private
+    address, answering the private switch only (interfaces, WireGuard, system)."""
+    if plan.monitoring is None:
+        return []
+    address, port = plan.monitoring.router_metrics.rsplit(":", 1)
+    return [f"set {METRICS} listen-address {_q(address)}", f"set {METRICS} port {_q(port)}",
+            f"set {METRICS} allow-from {_q(plan.private_network)}"]
 
 
 LOGIN_KEYS = "system login user vyos authentication public-keys"
@@ -113,7 +126,7 @@ def vyos_base_commands(plan: Plan, peers: tuple[WireGuardPeer, ...], keys: tuple
         "set service ssh port '22'",
         "set service ssh disable-password-authentication",
     ]
-    cmds += vyos_login_commands(keys) + vyos_firewall_commands(plan)
+    cmds += vyos_login_commands(keys) + vyos_firewall_commands(plan) + vyos_metrics_commands(plan)
     for i, destination in enumerate(r.snat_exempt_destinations):
         for source in r.snat_sources:
             rule = f"set nat source rule {10 + i}"

@@ -9,6 +9,7 @@ server with strict field validation is the next step (tests that start kube-apis
 
 from __future__ import annotations
 
+import copy
 import shutil
 import subprocess
 from pathlib import Path
@@ -134,3 +135,61 @@ def test_argo_cd_renders_the_plugin_the_notifications_and_the_route_the_program_
     assert sidecar["image"] == HELMFILE_IMAGE
     volumes = {v["name"] for v in repo_server["volumes"]}
     assert {m["name"] for m in sidecar["volumeMounts"]} <= volumes, "every mount has its volume (the chart's and ours)"
+
+
+def test_prometheus_keeps_less_than_its_volume_and_sends_to_wsp(rendered):
+    for stack in STACKS:
+        spec = named(rendered[(stack, "kube-prometheus-stack")], "Prometheus", "kube-prometheus-stack-prometheus")["spec"]
+        volume = int(spec["storage"]["volumeClaimTemplate"]["spec"]["resources"]["requests"]["storage"].removesuffix("Gi"))
+        assert int(spec["retentionSize"].removesuffix("GiB")) < volume and spec["externalLabels"] == {"cluster": stack}
+        assert [w["url"] for w in spec.get("remoteWrite", [])] == ([] if stack == "wsp" else ["http://10.3.1.1/prometheus/api/v1/write"])
+        alertmanager = named(rendered[(stack, "kube-prometheus-stack")], "Alertmanager", "kube-prometheus-stack-alertmanager")["spec"]
+        assert alertmanager["secrets"] == ["alertmanager-slack"]
+    fluent_bit = named(rendered[("wsp", "fluent-bit")], "DaemonSet", "fluent-bit")["spec"]["template"]["spec"]
+    assert fluent_bit["tolerations"] == [{"operator": "Exists"}], "on every node, control planes too"
+    config = named(rendered[("wsp", "loki")], "ConfigMap", "loki")["data"]["config.yaml"]
+    assert "alertmanager_url: http://kube-prometheus-stack-alertmanager.monitoring:9093" in config and "retention_period: 336h" in config
+    grafana = named(rendered[("wsp", "grafana")], "Deployment", "grafana")["spec"]["template"]
+    env = {e["name"]: e for e in grafana["spec"]["containers"][-1]["env"]}
+    assert env["GF_AUTH_GITHUB_CLIENT_SECRET"]["valueFrom"]["secretKeyRef"]["name"] == "grafana-github-oauth"
+    assert env["GF_SECURITY_ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "grafana-admin"
+
+
+# (chart, a change of what the chart renders into a ConfigMap, a change of something else)
+CHECKSUMMED = [
+    ("grafana", lambda v: v["grafana.ini"]["auth.github"].update(team_ids="7654321"), lambda v: v.update(replicas=2)),
+    ("fluent-bit", lambda v: v["config"].update(outputs=v["config"]["outputs"].replace("Retry_Limit False", "Retry_Limit 5")),
+     lambda v: v.update(tolerations=[])),
+    ("loki", lambda v: v["loki"]["limits_config"].update(retention_period="24h"), lambda v: v["singleBinary"]["persistence"].update(size="60Gi")),
+    ("prometheus-blackbox-exporter", lambda v: v["config"]["modules"]["http_2xx"].update(timeout="5s"), lambda v: v.update(replicas=2)),
+]
+
+
+def _checksums(chart: charts.Chart, values: dict, directory: Path) -> dict[str, str]:
+    path = directory / f"{chart.name}-{len(list(directory.iterdir()))}.yaml"
+    path.write_text(yaml.safe_dump(values))
+    result = template(chart, chart.version, path)
+    assert result.returncode == 0, result.stderr
+    found = {}
+    for obj in yaml.load_all(result.stdout, Loader=yaml.CSafeLoader):
+        if obj and obj["kind"] in ("Deployment", "DaemonSet", "StatefulSet"):
+            annotations = obj["spec"]["template"]["metadata"].get("annotations") or {}
+            found.update({f"{obj['metadata']['name']} {k}": v for k, v in annotations.items() if k.startswith("checksum/")})
+    return found
+
+
+@pytest.mark.parametrize("name, config_change, other_change", CHECKSUMMED, ids=[c[0] for c in CHECKSUMMED])
+def test_the_charts_roll_their_pods_when_their_configuration_changes_and_only_then(stack_runs, tmp_path, name, config_change,
+                                                                                   other_change):
+    """What the monitoring charts render into ConfigMaps carries the charts' own checksum annotations."""
+    require_shared()
+    helm()
+    chart = charts.BY_NAME[name]
+    values = yaml.safe_load(stack_runs["wsp"].artifact(f"helm/{name}-values.yaml"))
+    before = _checksums(chart, values, tmp_path)
+    assert before, f"{name}: no checksum annotation"
+    changed, other = copy.deepcopy(values), copy.deepcopy(values)
+    config_change(changed)
+    other_change(other)
+    assert _checksums(chart, changed, tmp_path) != before
+    assert _checksums(chart, other, tmp_path) == before

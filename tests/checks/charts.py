@@ -27,11 +27,17 @@ CORE_KINDS = frozenset({("v1", "Namespace"), ("v1", "Secret"), ("v1", "ConfigMap
 
 @lru_cache(maxsize=None)
 def stack_charts(stack: str) -> tuple[charts.Chart, ...]:
-    """The charts a committed stack installs, in the table's order: the CNI and the add-ons, Argo CD where layers.gitops is on."""
+    """The charts a committed stack installs, in the table's order: the CNI and the add-ons; the monitoring layer's (Loki
+    and Grafana only where monitoring.grafana is enabled); Argo CD where layers.gitops is on."""
     from components.offline import load_stack
 
-    gitops = load_stack(stack)[0].config.layers.gitops
-    return tuple(c for c in charts.ALL if gitops or c not in charts.GITOPS)
+    config = load_stack(stack)[0].config
+    left_out = [] if config.layers.gitops else list(charts.GITOPS)
+    if not config.layers.monitoring_on:
+        left_out += charts.MONITORING
+    elif not config.monitoring.grafana.enabled:
+        left_out += [charts.LOKI, charts.GRAFANA]
+    return tuple(c for c in charts.ALL if c not in left_out)
 
 
 def folder(chart: charts.Chart, version: Optional[str] = None) -> Path:
@@ -62,7 +68,7 @@ def _defaults(chart_name: str) -> str:
         sub_values = _load(Path(sub) / "values.yaml") or {}
         from .schemas import coalesce
         values[key] = coalesce(sub_values, values.get(key) or {})
-    return json.dumps(values)
+    return json.dumps(values, default=str)  # dates (loki's testSchemaConfig) as the strings Helm sees
 
 
 def defaults(chart: charts.Chart) -> dict:

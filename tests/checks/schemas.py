@@ -22,6 +22,11 @@ from typing import Any, Iterable
 import yaml
 from jsonschema import Draft7Validator
 
+# kube-prometheus-stack's AlertmanagerConfig CRD has an unquoted `- =` enum value, which YAML 1.1 tags as a `value`
+# that PyYAML has no constructor for (../shared/upstream/README.md): read it as the string it is.
+for _loader in (yaml.SafeLoader, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    _loader.add_constructor("tag:yaml.org,2002:value", _loader.construct_yaml_str)
+
 
 def strict(schema: Any) -> Any:
     if isinstance(schema, dict):
