@@ -191,17 +191,18 @@ class Applier:
             made[template["metadata"]["name"]] = self._object(f"namespace-{template['metadata']['name']}", obj, template, depends_on)
         return made
 
-    def apply_all(self, after: Sequence[pulumi.Resource], *, protect: bool,
+    def apply_all(self, after: Sequence[pulumi.Resource], *, protect: bool, storage: Sequence[pulumi.Resource] = (),
                   namespaces_file: str = "namespaces") -> dict[str, list[pulumi.Resource]]:
-        """Every step, after `after` and its namespace (published as kubernetes/<namespaces_file>.yaml): a step's chart
-        after the charts of the steps it `needs`, its objects after its chart (or, without one, after those needs) and
-        after everything of the steps in `objects_need`. Returns each step's resources, chart first. `protect` protects
-        the charts of stateful steps."""
+        """Every step, after `after` and its namespace (published as kubernetes/<namespaces_file>.yaml), and a step that
+        binds a volume (`Step.storage`) after `storage` too: a step's chart after the charts of the steps it `needs`,
+        its objects after its chart (or, without one, after those needs) and after everything of the steps in
+        `objects_need`. Returns each step's resources, chart first. `protect` protects the charts of stateful steps."""
         namespaces = self.namespaces(depends_on=after, file=namespaces_file)
         charts: dict[str, list[pulumi.Resource]] = {}  # a step's chart (an objects-only step: its objects)
         made: dict[str, list[pulumi.Resource]] = {}  # everything of a step
         for index, step in enumerate(self.shape):
-            before = list(after) + ([namespaces[step.namespace]] if step.namespace in namespaces else [])
+            before = list(after) + (list(storage) if step.storage else [])
+            before += [namespaces[step.namespace]] if step.namespace in namespaces else []
             before += [r for need in step.needs for r in charts[need]]
             chart = []
             if step.chart is not None:

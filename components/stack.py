@@ -147,8 +147,8 @@ def deploy() -> None:
         secrets = {SLACK_WEBHOOK: c.slack_webhook_url, GITHUB_CLIENT_SECRET: c.grafana_github_client_secret,
                    DATABASE_PASSWORD: c.grafana_database_password, ZABBIX_TOKEN: c.zabbix_api_token}
         monitoring = Monitoring("monitoring", MonitoringArgs(
-            plan, shape_plan(loaded), cluster.provider, (*addons.made["rook-ceph-cluster"], *addons.made["gateway"]),
-            tuple(sorted(c.wireguard.cluster_peers.items())), dashboards, secrets, loaded.protect_stateful,
+            plan, shape_plan(loaded), cluster.provider, (*cluster.ready, *addons.made["gateway"]),
+            tuple(addons.made["rook-ceph-cluster"]), tuple(sorted(c.wireguard.cluster_peers.items())), dashboards, secrets, loaded.protect_stateful,
             c.kubernetes.await_readiness))
         pulumi.export("monitoring", monitoring.endpoints)
 

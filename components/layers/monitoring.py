@@ -1,6 +1,8 @@
 """Monitoring layer: metrics, alerts, dashboards, logs, flows and hardware, through the kubeadm layer's Kubernetes provider.
 
-Steps (render/charts: `monitoring_steps`), after the add-ons' Ceph storage classes and Gateways:
+Steps (render/charts: `monitoring_steps`), after the cluster's nodes are Ready and the add-ons' Gateways, and a step that
+binds a volume (Loki, Grafana without a database, Zabbix) after the Ceph cluster too; Prometheus and Alertmanager do not
+wait for it (the operator makes their claims, which bind once Ceph serves them), so they start beside Ceph:
   the Secrets the charts and workloads name (values filled here from Pulumi secrets)
   -> kube-prometheus-stack (Prometheus, Alertmanager, the operator and its CRDs) -> the rules, monitors, the route
      -> the blackbox exporter's probes
@@ -39,7 +41,8 @@ class MonitoringArgs:
     plan: pulumi.Output[Plan]
     shape: Plan  # the plan on an assumed block (plan.shape_plan): which resources to make
     provider: k8s.Provider  # KubernetesCluster.provider
-    after: tuple[pulumi.Resource, ...]  # the add-ons' Ceph cluster (storage classes) and Gateways
+    after: tuple[pulumi.Resource, ...]  # the cluster's nodes Ready and the add-ons' Gateways (the Gateway API CRDs)
+    storage: tuple[pulumi.Resource, ...]  # the add-ons' Ceph cluster (storage classes): before a step that binds a volume
     cluster_peers: tuple[tuple[str, str], ...]  # wireguard.clusterPeers: (name, organization/project/stack)
     dashboards: tuple[Dashboard, ...]  # the files of dashboards/
     secrets: Mapping[str, Optional[Secret]]  # placeholder name -> the stack's secret (None: not set)
@@ -64,7 +67,7 @@ class Monitoring(pulumi.ComponentResource):
         if m.grafana is not None:
             for dashboard in args.dashboards:
                 artifacts.publish(f"dashboards/{dashboard.name}.json", "dashboard", dashboard.text)
-        applier.apply_all(args.after, protect=args.protect_stateful, namespaces_file="monitoring-namespaces")
+        applier.apply_all(args.after, storage=args.storage, protect=args.protect_stateful, namespaces_file="monitoring-namespaces")
 
         self.endpoints = args.plan.apply(monitoring_endpoints)
         self.register_outputs({"endpoints": self.endpoints})

@@ -219,11 +219,19 @@ def test_secrets_never_reach_helm_values_or_plain_state(stack_runs, stack):
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_the_layer_comes_after_ceph_and_the_gateways_in_order(stack_runs, stack):
+def test_the_layer_comes_after_the_nodes_and_the_gateways_and_what_binds_a_volume_after_ceph(stack_runs, stack):
+    """Prometheus and Alertmanager start beside Ceph (the operator makes their claims later; they bind once Ceph serves
+    them: a fresh prd is ready 4 minutes sooner); a chart that waits for its own volume starts after the Ceph cluster."""
     run = stack_runs[stack]
     graph = Graph(run)
     kps = chart_resource(run, charts.KUBE_PROMETHEUS_STACK)
-    assert graph.reaches(kps, chart_resource(run, charts.ROOK_CEPH_CLUSTER)), "Prometheus's volume needs Ceph"
+    ceph = chart_resource(run, charts.ROOK_CEPH_CLUSTER)
+    assert graph.reaches(kps, run.named("nodes-ready", "Command")) and not graph.reaches(kps, ceph)
+    storage = {"loki": chart_resource(run, charts.LOKI), "grafana": chart_resource(run, charts.GRAFANA)} if stack == "wsp" else {}
+    storage.update({r.name: r for r in layer_resources(run) if r.name.startswith("zabbix-") and r.type.endswith(("StatefulSet", "Deployment"))})
+    assert (len(storage) >= 3) == (stack == "wsp"), storage.keys()
+    for name, resource in storage.items():
+        assert graph.reaches(resource, ceph), f"{name} waits for its volume: after the Ceph cluster"
     assert graph.reaches(kps, run.named("monitoring-secrets-secret-alertmanager-slack", "Secret"))
     provider = run.named("kubernetes", "providers:kubernetes")
     for r in layer_resources(run):

@@ -45,6 +45,9 @@ class Step:
     objects_need: tuple[str, ...] = ()  # steps whose objects (and charts) must be applied before this step's objects
     pod_security: Optional[str] = None  # Pod Security level of its namespace, when it needs one
     stateful: bool = False  # holds data: `protect`ed where the stack protects its disks (prd)
+    # Its chart (or objects) is ready only once its volume is bound, so it starts after the Ceph cluster. A volume that
+    # an operator makes later (Prometheus's) does not count: the claim waits for the storage class by itself.
+    storage: bool = False
     describe: str = ""  # the first line of kubernetes/<name>.yaml
 
     @property

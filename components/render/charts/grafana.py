@@ -136,8 +136,10 @@ def route(plan: Plan) -> dict:
 
 
 def step(plan: Plan, peers: Mapping[str, dict]) -> Step:
-    return Step("grafana", NAMESPACE, GRAFANA, plan.charts.version(GRAFANA), values(plan, peers), (route(plan),),
-                needs=("monitoring-secrets",), describe="Grafana's route on the global Gateway's HTTPS listener.")
+    chart_values = values(plan, peers)
+    return Step("grafana", NAMESPACE, GRAFANA, plan.charts.version(GRAFANA), chart_values, (route(plan),),
+                needs=("monitoring-secrets",), storage=chart_values["persistence"]["enabled"],
+                describe="Grafana's route on the global Gateway's HTTPS listener.")
 
 
 def dashboards_step(dashboards: tuple[Dashboard, ...]) -> Step:

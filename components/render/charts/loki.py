@@ -89,5 +89,5 @@ def alert_rules(plan: Plan) -> dict:
 def step(plan: Plan) -> Step:
     return Step("loki", NAMESPACE, LOKI, plan.charts.version(LOKI), values(plan),
                 (alert_rules(plan), private_route("loki", NAMESPACE, "/loki", GATEWAY_SERVICE, GATEWAY_PORT)),
-                stateful=True,
+                stateful=True, storage=True,
                 describe="Loki's log alert rules and the route that lets other clusters' agents push to it.")

@@ -99,5 +99,5 @@ def objects(plan: Plan) -> list[dict]:
 
 
 def step(plan: Plan) -> Step:
-    return Step("zabbix", NAMESPACE, objects=tuple(objects(plan)), needs=("monitoring-secrets",), stateful=True,
+    return Step("zabbix", NAMESPACE, objects=tuple(objects(plan)), needs=("monitoring-secrets",), stateful=True, storage=True,
                 describe="Zabbix: PostgreSQL, the server (IPMI pollers on) and the web UI on the private pool.")
