@@ -18,6 +18,7 @@ from components.offline import PROJECT_ROOT, ProgramRun, load_stack, manifest
 from components.plan import GlobalBlock, build_plan, prometheus_retention_gib
 from components.render import dashboards
 from components.render.charts import monitoring_endpoints, monitoring_steps, zabbix
+from components.render.charts.kube_prometheus_stack import NOT_SENT
 
 from ..conftest import STACKS, run_stack, write_stack
 from .test_addons import Graph, chart_resource
@@ -93,7 +94,7 @@ def test_prd_and_dev_send_to_wsp_over_the_tunnel(stack_runs):
     assert str(wsp.monitoring.private_gateway) in {str(n.network_address + 1) for n in (wsp.pool("private").networks)}
     for stack in ("prd", "dev"):
         kps = values(stack_runs[stack], charts.KUBE_PROMETHEUS_STACK)["prometheus"]["prometheusSpec"]
-        assert kps["remoteWrite"] == [{"url": "http://10.3.1.1/prometheus/api/v1/write"}]
+        assert kps["remoteWrite"] == [{"url": "http://10.3.1.1/prometheus/api/v1/write", "writeRelabelConfigs": [NOT_SENT]}]
         assert kps["externalLabels"] == {"cluster": stack} and kps["enableRemoteWriteReceiver"] is False
         outputs = values(stack_runs[stack], charts.FLUENT_BIT)["config"]["outputs"]
         assert outputs.count("Host 10.3.1.1\n") == 2 and f"cluster={stack}," in outputs
@@ -136,6 +137,35 @@ def test_the_dead_mans_switch_and_the_heartbeat(stack_runs):
     # wsp's own Watchdog is the heartbeat: its Alertmanager sends it nowhere itself
     routes = values(stack_runs["wsp"], charts.KUBE_PROMETHEUS_STACK)["alertmanager"]["config"]["route"]["routes"]
     assert {"receiver": "null", "matchers": ['alertname = "Watchdog"']} in routes
+
+
+def _routed(config: dict, labels: dict) -> str:
+    """The receiver Alertmanager's routing tree picks for an alert with `labels` (first matching route; the matchers
+    this layer writes: =, !=, =~)."""
+    def matches(matcher: str) -> bool:
+        name, op, value = re.fullmatch(r'(\w+) (=~|!=|=) "(.*)"', matcher).groups()
+        given = labels.get(name, "")
+        return {"=": given == value, "!=": given != value, "=~": re.fullmatch(value, given) is not None}[op]
+    route = config["route"]
+    return next((r["receiver"] for r in route["routes"] if all(map(matches, r["matchers"]))), route["receiver"])
+
+
+def test_a_sender_keeps_its_own_rule_results_and_the_receiver_sends_only_its_own_alerts(stack_runs):
+    """prd's and dev's recording-rule series and alerts stay home: wsp's rules make the same series from the raw samples,
+    and a series from two writers makes wsp refuse whole batches. wsp's rules also fire over prd's raw series: those
+    alerts are prd's own to send (no alert twice), except wsp's dead man's switch for prd."""
+    keep = re.compile(NOT_SENT["regex"])
+    assert NOT_SENT["action"] == "drop"
+    assert [n for n in ("node_namespace_pod_container:container_cpu_usage_seconds_total:sum_irate", "ALERTS",
+                        "ALERTS_FOR_STATE", "instance:node_cpu_utilisation:rate5m") if not keep.fullmatch(n)] == []
+    assert [n for n in ("up", "node_cpu_seconds_total", "kubelet_volume_stats_available_bytes") if keep.fullmatch(n)] == []
+    config = values(stack_runs["wsp"], charts.KUBE_PROMETHEUS_STACK)["alertmanager"]["config"]
+    assert _routed(config, {"alertname": "KubePodCrashLooping", "cluster": "prd", "severity": "warning"}) == "null"
+    assert _routed(config, {"alertname": "ClusterStoppedReporting", "cluster": "prd", "severity": "critical"}) == "slack"
+    assert _routed(config, {"alertname": "KubePodCrashLooping", "cluster": "wsp", "severity": "warning"}) == "slack"
+    assert _routed(config, {"alertname": "PrometheusDeletingBySize", "cluster": "wsp", "severity": "info"}) == "null"
+    prd = values(stack_runs["prd"], charts.KUBE_PROMETHEUS_STACK)["alertmanager"]["config"]
+    assert _routed(prd, {"alertname": "KubePodCrashLooping", "cluster": "prd", "severity": "warning"}) == "slack"
 
 
 def test_a_peer_not_deployed_yet_is_left_out_and_still_watched(tmp_path):
@@ -412,7 +442,9 @@ def test_checksum_annotations_change_when_their_config_changes_and_only_then(tmp
 def test_zabbix_polls_ipmi_and_the_flow_collector_listens_on_the_private_pool(stack_runs):
     run = stack_runs["wsp"]
     settings = run.named("zabbix-configmap-zabbix-server")
-    assert int(settings.inputs["data"]["ZBX_IPMIPOLLERS"]) >= 1
+    # zabbix-docker 7.0.2 and later (the pinned alpine-7.0.13): docker-entrypoint.sh sets StartIPMIPollers from
+    # ZBX_STARTIPMIPOLLERS; the older ZBX_IPMIPOLLERS is ignored there, and Zabbix's default of 0 never polls IPMI.
+    assert int(settings.inputs["data"]["ZBX_STARTIPMIPOLLERS"]) >= 1 and "ZBX_IPMIPOLLERS" not in settings.inputs["data"]
     server = run.named("zabbix-deployment-zabbix-server")
     container = server.inputs["spec"]["template"]["spec"]["containers"][0]
     assert {"configMapRef": {"name": "zabbix-server"}} in container["envFrom"] and container["image"].endswith(zabbix.VERSION)

@@ -1,9 +1,10 @@
-"""The blackbox exporter and its probes: the public endpoints as a client sees them (the seeds watched theirs the same way).
+"""The blackbox exporter and its probes: the public endpoints by name (the seeds watched theirs the same way).
 
-Every cluster probes `https://` of each of its `addons.gateway.hostnames` and the URLs of `monitoring.probes`, through the
-global Gateway as anyone on the internet reaches it: DNS, the MetalLB address over BGP, the router's proxy-ARP, the
-certificate. `ProbeFailing` fires when one fails for 5 minutes, `CertificateExpiresSoon` two weeks before a certificate
-ends (cert-manager renews 30 days ahead, so this means renewal is failing).
+Every cluster probes `https://` of each of its `addons.gateway.hostnames` and the URLs of `monitoring.probes`: DNS, the
+global Gateway, its certificate and the application. The probes run inside the cluster, where kube-proxy answers the
+Gateway's address on the node, so the path from the internet (BGP, the router's proxy-ARP) is not on theirs; the router's
+BGP and ECMP metrics cover it. `ProbeFailing` fires when one fails for 5 minutes, `CertificateExpiresSoon` two weeks
+before a certificate ends (cert-manager renews 30 days ahead, so this means renewal is failing).
 """
 
 from __future__ import annotations

@@ -65,8 +65,16 @@ def slack_secret() -> dict:
             "stringData": {SLACK_KEY: secret(SLACK_WEBHOOK)}}
 
 
+# What a sender keeps to itself: its recording rules' series (`a:b:c`) and its alerts. The receiver's own rules compute
+# the same series from the raw samples under the same labels, and two writers of one series make the receiver refuse
+# whole batches as out of order.
+NOT_SENT = {"sourceLabels": ["__name__"], "regex": ".+:.+|ALERTS|ALERTS_FOR_STATE", "action": "drop"}
+
+
 def alertmanager_config(m: MonitoringPlan) -> dict:
-    """Every alert to Slack, grouped by cluster and alert; the Watchdog (the heartbeat) to nobody here."""
+    """Every alert to Slack, grouped by cluster and alert; the Watchdog (the heartbeat) and `info` alerts to nobody
+    here. A receiving cluster's rules also fire over its senders' series: those alerts are the senders' own to send,
+    except its dead man's switch."""
     text = ('{{ range .Alerts }}*{{ .Labels.severity }}* {{ .Annotations.summary }}\n{{ .Annotations.description }}\n'
             '{{ end }}')
     return {
@@ -76,7 +84,11 @@ def alertmanager_config(m: MonitoringPlan) -> dict:
             "group_by": ["cluster", "alertname", "namespace"],
             "group_wait": "30s", "group_interval": "5m", "repeat_interval": "4h",
             "routes": [{"receiver": "null", "matchers": ['alertname = "Watchdog"']},
-                       {"receiver": "null", "matchers": ['alertname = "InfoInhibitor"']}],
+                       {"receiver": "null", "matchers": ['alertname = "InfoInhibitor"']},
+                       {"receiver": "null", "matchers": ['severity = "info"']},
+                       *([{"receiver": "null", "matchers": [f'cluster =~ "{"|".join(m.receive_from)}"',
+                                                            'alertname != "ClusterStoppedReporting"']}]
+                         if m.receive_from else [])],
         },
         "inhibit_rules": [{"source_matchers": ["severity = critical"], "target_matchers": ["severity =~ warning|info"],
                            "equal": ["cluster", "namespace", "alertname"]}],
@@ -148,7 +160,8 @@ def values(plan: Plan, peers: Mapping[str, dict]) -> dict:
         "prometheus": {"prometheusSpec": {
             "externalLabels": {"cluster": m.cluster},
             "enableRemoteWriteReceiver": bool(m.receive_from),
-            "remoteWrite": [{"url": f"{central['prometheus']}/api/v1/write"}] if central is not None else [],
+            "remoteWrite": [{"url": f"{central['prometheus']}/api/v1/write", "writeRelabelConfigs": [NOT_SENT]}]
+            if central is not None else [],
             "retention": f"{m.prometheus_retention_days}d",
             "retentionSize": f"{m.prometheus_retention_gib}GiB",
             "storageSpec": {"volumeClaimTemplate": {"spec": {
@@ -176,20 +189,21 @@ def _alert(name: str, expr: str, duration: str, severity: str, summary: str, des
 
 
 def storage_rules(plan: Plan) -> dict:
-    """Alerts before Prometheus's volume fills, whatever retention does (the WAL and the head block are not counted in
-    retention by size)."""
+    """Alerts before Prometheus's volume fills, whatever retention does (retention by size counts the blocks, the WAL
+    and the head's chunks; compaction needs room beside them, which the headroom keeps)."""
     m = monitoring(plan)
     volume = f'persistentvolumeclaim=~"prometheus-{RELEASE}-prometheus-db-.*", namespace="{NAMESPACE}"'
     free = f"kubelet_volume_stats_available_bytes{{{volume}}} / kubelet_volume_stats_capacity_bytes{{{volume}}}"
     return _rule_group("prometheus-storage", [
         _alert("PrometheusVolumeFillingUp", f"{free} < 0.10", "5m", "critical",
                "Prometheus's volume is {{ $value | humanizePercentage }} free",
-               f"Retention by size keeps {m.prometheus_retention_gib} GiB of {m.prometheus_volume_gib} GiB; the rest is the "
-               "WAL's. Raise monitoring.prometheus.volumeGb (the retention follows) before Prometheus stops on a full disk."),
+               f"Retention by size keeps {m.prometheus_retention_gib} GiB of {m.prometheus_volume_gib} GiB; the rest is room "
+               "for compaction. Grow the volume (docs/layers/monitoring.md: Prometheus needs more room) before Prometheus "
+               "stops on a full disk."),
         _alert("PrometheusVolumeFullIn24h",
                f"predict_linear(kubelet_volume_stats_available_bytes{{{volume}}}[6h], 24 * 3600) < 0 and {free} < 0.25", "1h",
                "warning", "Prometheus's volume fills within a day at the rate of the last 6 hours",
-               "Raise monitoring.prometheus.volumeGb, or find the series that grew (prometheus_tsdb_head_series)."),
+               "Grow the volume (docs/layers/monitoring.md), or find the series that grew (prometheus_tsdb_head_series)."),
         _alert("PrometheusDeletingBySize", "increase(prometheus_tsdb_size_retentions_total[1h]) > 0", "0m", "info",
                "Prometheus deletes blocks to stay within its retention size",
                f"It keeps less than monitoring.prometheus.retentionDays ({m.prometheus_retention_days}d) of metrics: "

@@ -41,7 +41,7 @@ def secrets() -> list[dict]:
 def settings(plan: Plan) -> dict:
     m = monitoring(plan)
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": SERVER_SETTINGS, "namespace": NAMESPACE},
-            "data": {"DB_SERVER_HOST": DATABASE, "ZBX_IPMIPOLLERS": str(m.zabbix_ipmi_pollers), "ZBX_STARTSNMPPOLLERS": "5",
+            "data": {"DB_SERVER_HOST": DATABASE, "ZBX_STARTIPMIPOLLERS": str(m.zabbix_ipmi_pollers), "ZBX_STARTSNMPPOLLERS": "5",
                      "ZBX_CACHESIZE": "128M", "ZBX_WEB_HOST": "zabbix-web"}}
 
 
