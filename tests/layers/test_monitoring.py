@@ -105,6 +105,28 @@ def test_prd_and_dev_send_to_wsp_over_the_tunnel(stack_runs):
     assert "Host loki-gateway.monitoring\n" in values(stack_runs["wsp"], charts.FLUENT_BIT)["config"]["outputs"]
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_log_agent_keeps_its_place_and_its_backlog_on_the_host(stack_runs, stack):
+    """A restarted agent (a rollout, a reboot) resumes where it was, and lines wait on the node while the logs cannot be
+    sent: each input has a position DB and a filesystem buffer under the host's /var/log, each output a cap."""
+    from ..conftest import UPSTREAM, require_shared
+
+    config = values(stack_runs[stack], charts.FLUENT_BIT)["config"]
+    inputs = [block for block in config["inputs"].split("[INPUT]") if block.strip()]
+    assert len(inputs) == 2
+    for block in inputs:
+        assert re.search(r"^\s+DB /var/log/\S+\.db$", block, re.M) and re.search(r"^\s+storage\.type filesystem$", block, re.M), block
+    assert re.search(r"^\s+storage\.path /var/log/\S+/$", config["service"], re.M)
+    assert config["outputs"].count("storage.total_limit_size") == config["outputs"].count("[OUTPUT]") == 2
+    databases = re.findall(r"DB (\S+)", config["inputs"])
+    assert len(set(databases)) == 2, databases
+    require_shared()
+    chart = yaml.safe_load((UPSTREAM / "charts" / f"fluent-bit-{charts.FLUENT_BIT.version}" / "values.yaml").read_text())
+    default = next(m for m in chart["daemonSetVolumeMounts"] if m["mountPath"] == "/var/log")
+    assert not default.get("readOnly"), "the chart mounts the host's /var/log read-write"
+    assert [v["hostPath"]["path"] for v in chart["daemonSetVolumes"] if v["name"] == default["name"]] == ["/var/log"]
+
+
 def test_wsp_shows_every_cluster(stack_runs):
     sources = values(stack_runs["wsp"], charts.GRAFANA)["datasources"]["datasources.yaml"]["datasources"]
     assert {s["name"]: s.get("url") for s in sources if s["type"] == "prometheus"} == {

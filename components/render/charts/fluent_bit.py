@@ -3,8 +3,9 @@
 It tails every container's log and the kubelet's journal, adds the pod's Kubernetes metadata, and pushes to the Loki of
 the cluster that keeps the logs: this cluster's own (where Grafana runs), or `monitoring.sendTo`'s over the tunnel,
 through that peer's private Gateway. Labels are few on purpose (cluster, namespace, pod, container, node; the
-rest of the metadata stays in the line): Loki indexes labels only. While the tunnel is down the tail input pauses at
-its buffer limit and retries forever, so lines wait in the node's files rather than being dropped.
+rest of the metadata stays in the line): Loki indexes labels only. Each input remembers where it is in its files and
+the journal (a DB under /var/log, the host's), and buffers in files there: while the tunnel or Loki is down, and
+across a restart of the agent, lines wait on the node (up to `BUFFER_LIMIT` per output) and are sent later.
 """
 
 from __future__ import annotations
@@ -28,10 +29,54 @@ def push_url(plan: Plan, peers: Mapping[str, dict]) -> Optional[str]:
     return peer.get("loki") if peer is not None else None
 
 
+# On the host (the chart mounts /var/log read-write), so positions and buffers outlive the pod; the DB files directly
+# in /var/log, which exists (Fluent Bit makes the buffer directory, not a DB's).
+STATE = "/var/log/fluent-bit"
+BUFFER_LIMIT = "2G"  # per output: what a node keeps while the logs cannot be sent
+
+# The chart's [SERVICE], with filesystem buffering.
+SERVICE = f"""\
+[SERVICE]
+    Daemon Off
+    Flush {{{{ .Values.flush }}}}
+    Log_Level {{{{ .Values.logLevel }}}}
+    Parsers_File /fluent-bit/etc/parsers.conf
+    Parsers_File /fluent-bit/etc/conf/custom_parsers.conf
+    HTTP_Server On
+    HTTP_Listen 0.0.0.0
+    HTTP_Port {{{{ .Values.metricsPort }}}}
+    Health_Check On
+    storage.path {STATE}-buffers/
+    storage.sync normal
+    storage.backlog.mem_limit 5M
+"""
+# The chart's inputs, each with its position DB and a filesystem buffer.
+INPUTS = f"""\
+[INPUT]
+    Name tail
+    Path /var/log/containers/*.log
+    multiline.parser docker, cri
+    Tag kube.*
+    DB {STATE}-containers.db
+    storage.type filesystem
+    Mem_Buf_Limit 5MB
+    Skip_Long_Lines On
+
+[INPUT]
+    Name systemd
+    Tag host.*
+    Systemd_Filter _SYSTEMD_UNIT=kubelet.service
+    DB {STATE}-journal.db
+    storage.type filesystem
+    Read_From_Tail On
+"""
+
+
 def _output(match: str, url: str, labels: str) -> str:
     parts = urlsplit(url)
     return (f"[OUTPUT]\n    Name loki\n    Match {match}\n    Host {parts.hostname}\n    Port {parts.port or 80}\n"
-            f"    Uri {parts.path}\n    Labels {labels}\n    Remove_Keys kubernetes\n    Line_Format json\n    Retry_Limit False\n")
+            f"    Uri {parts.path}\n    Labels {labels}\n    Remove_Keys kubernetes\n    Line_Format json\n    Retry_Limit False\n"
+            f"    storage.total_limit_size {BUFFER_LIMIT}\n")
 
 
 def values(plan: Plan, url: str) -> dict:
@@ -41,7 +86,7 @@ def values(plan: Plan, url: str) -> dict:
     return {
         "tolerations": [{"operator": "Exists"}],
         "testFramework": {"enabled": False},
-        "config": {"outputs": _output("kube.*", url, pods) + "\n" + _output("host.*", url, f"cluster={cluster}, job=kubelet, node=${{HOSTNAME}}")},
+        "config": {"service": SERVICE, "inputs": INPUTS, "outputs": _output("kube.*", url, pods) + "\n" + _output("host.*", url, f"cluster={cluster}, job=kubelet, node=${{HOSTNAME}}")},
         "env": [{"name": "HOSTNAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
     }
 
