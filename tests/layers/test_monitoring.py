@@ -18,9 +18,9 @@ from components.offline import PROJECT_ROOT, ProgramRun, load_stack, manifest
 from components.plan import GlobalBlock, build_plan, prometheus_retention_gib
 from components.render import dashboards
 from components.render.charts import monitoring_endpoints, monitoring_steps, zabbix
-from components.render.charts.kube_prometheus_stack import NOT_SENT
+from components.render.charts.kube_prometheus_stack import CANNOT_NOTIFY, NOT_SENT
 
-from ..conftest import STACKS, run_stack, write_stack
+from ..conftest import STACKS, UPSTREAM, require_shared, run_stack, write_stack
 from .test_addons import Graph, chart_resource
 
 K = PROJECT + ":"
@@ -109,8 +109,6 @@ def test_prd_and_dev_send_to_wsp_over_the_tunnel(stack_runs):
 def test_the_log_agent_keeps_its_place_and_its_backlog_on_the_host(stack_runs, stack):
     """A restarted agent (a rollout, a reboot) resumes where it was, and lines wait on the node while the logs cannot be
     sent: each input has a position DB and a filesystem buffer under the host's /var/log, each output a cap."""
-    from ..conftest import UPSTREAM, require_shared
-
     config = values(stack_runs[stack], charts.FLUENT_BIT)["config"]
     inputs = [block for block in config["inputs"].split("[INPUT]") if block.strip()]
     assert len(inputs) == 2
@@ -148,12 +146,20 @@ def test_the_dead_mans_switch_and_the_heartbeat(stack_runs):
     assert {r["alert"] for r in silent} == {"ClusterStoppedReporting"}
     assert sorted(r["expr"] for r in silent) == ['absent_over_time(up{cluster="dev"}[5m])', 'absent_over_time(up{cluster="prd"}[5m])']
     heartbeat = {r["alert"]: r["expr"] for r in _rules(stack_runs["dev"], "heartbeats")}
-    assert set(heartbeat) == {"HeartbeatMissing", "PeerAlertmanagerDown"} and all('cluster="wsp"' in e for e in heartbeat.values())
+    assert set(heartbeat) == {"HeartbeatMissing", "PeerAlertmanagerDown", "PeerAlertmanagerCannotNotify"}
+    assert all('cluster="wsp"' in e for e in heartbeat.values())
     scrape = {c["job_name"]: c for c in values(stack_runs["dev"], charts.KUBE_PROMETHEUS_STACK)["prometheus"]["prometheusSpec"][
         "additionalScrapeConfigs"]}
     federate = scrape["heartbeat-wsp"]
     assert federate["static_configs"][0]["targets"] == ["10.3.1.1"] and federate["metrics_path"] == "/prometheus/federate"
     assert federate["honor_labels"] is True and 'ALERTS{alertname="Watchdog"}' in federate["params"]["match[]"]
+    # wsp's own alerts of failing notifications: the chart's rule names, federated and raised again in dev
+    require_shared()
+    chart_rules = (UPSTREAM / "charts" / f"kube-prometheus-stack-{charts.KUBE_PROMETHEUS_STACK.version}" / "templates" / "prometheus"
+                   / "rules-1.14" / "alertmanager.rules.yaml").read_text()
+    for name in ("AlertmanagerFailedToSendAlerts", "AlertmanagerClusterFailedToSendAlerts"):
+        assert f"alert: {name}\n" in chart_rules and name in heartbeat["PeerAlertmanagerCannotNotify"]
+    assert f'ALERTS{{alertname=~"{CANNOT_NOTIFY}"}}' in federate["params"]["match[]"]
     for stack in ("prd", "wsp"):
         assert not [r for r in layer_resources(stack_runs[stack]) if r.name.endswith("prometheusrule-heartbeats")]
     # wsp's own Watchdog is the heartbeat: its Alertmanager sends it nowhere itself

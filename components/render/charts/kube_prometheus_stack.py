@@ -128,7 +128,8 @@ def scrape_configs(plan: Plan, peers: Mapping[str, dict]) -> list[dict]:
         host = endpoints["prometheus"].split("://", 1)[1].split("/", 1)[0]
         configs.append({
             "job_name": f"heartbeat-{name}", "honor_labels": True, "metrics_path": f"{PROMETHEUS_PATH}/federate",
-            "params": {"match[]": ['ALERTS{alertname="Watchdog"}', f'up{{job="{ALERTMANAGER_SERVICE}"}}']},
+            "params": {"match[]": ['ALERTS{alertname="Watchdog"}', f'up{{job="{ALERTMANAGER_SERVICE}"}}',
+                                   f'ALERTS{{alertname=~"{CANNOT_NOTIFY}"}}']},
             "static_configs": [{"targets": [host], "labels": {"peer": name}}],
         })
     return configs
@@ -222,8 +223,14 @@ def reporting_rules(plan: Plan) -> dict:
     ])
 
 
+# The chart's own alerts of an Alertmanager whose notifications fail: raised where that Alertmanager is, they reach
+# nobody there, so the watching cluster raises them again.
+CANNOT_NOTIFY = "AlertmanagerFailedToSendAlerts|AlertmanagerClusterFailedToSendAlerts"
+
+
 def heartbeat_rules(plan: Plan) -> dict:
-    """A watched peer's Watchdog (always firing while its rules are evaluated) and its Alertmanager, from this side."""
+    """A watched peer's Watchdog (always firing while its rules are evaluated) and its Alertmanager (up, and
+    delivering), from this side."""
     rules = []
     for name in monitoring(plan).watch:
         rules += [
@@ -232,6 +239,10 @@ def heartbeat_rules(plan: Plan) -> dict:
                    f"{name}'s Prometheus no longer evaluates its rules, or cannot be reached: nothing there alerts now."),
             _alert("PeerAlertmanagerDown", f'max(up{{job="{ALERTMANAGER_SERVICE}", cluster="{name}"}}) == 0', "10m", "critical",
                    f"{name}'s Alertmanager is down", f"Alerts raised in {name} reach nobody."),
+            _alert("PeerAlertmanagerCannotNotify",
+                   f'count by (integration) (ALERTS{{alertname=~"{CANNOT_NOTIFY}", alertstate="firing", cluster="{name}"}}) > 0',
+                   "0m", "critical", f"{name}'s Alertmanager fails to deliver ({{{{ $labels.integration }}}})",
+                   f"Alerts raised in {name} do not reach Slack: its webhook (slackWebhookUrl) or its way out."),
         ]
     return _rule_group("heartbeats", rules)
 
