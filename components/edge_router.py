@@ -26,7 +26,7 @@ from .remote import Host, SshAccess, run_script
 from .render.frr import frr_bgp_script, frr_conf, frr_setup_script, nftables_conf
 from .render.vyos import BGP_SUBTREES, WIREGUARD_PRIVATE_KEY, base_subtrees, vyos_apply_script, vyos_base_commands, vyos_bgp_commands
 from .render.wireguard import ClusterPeer, cluster_peer, public_key, router_wg_conf
-from .stack_outputs import read_stack_outputs
+from .stack_outputs import read_plain_output
 
 
 @dataclass(frozen=True)
@@ -82,15 +82,8 @@ class EdgeRouter(pulumi.ComponentResource):
 
     def _cluster_peer(self, name: str, stack_ref: str) -> WireGuardPeer | None:
         """The peer from the other stack's `wireguard` output; None (with a warning) while it has none."""
-        outputs = read_stack_outputs(stack_ref, f"cluster peer {name}", self)
-        if outputs is None:
-            return None
-        output = outputs.plain("wireguard")
-        if not output:
-            pulumi.log.warn(f"cluster peer {name}: stack {stack_ref} has no wireguard output yet; it is left out until the next "
-                            "update", self)
-            return None
-        return ClusterPeer.from_output(output).as_router_peer()
+        output = read_plain_output(stack_ref, "wireguard", f"cluster peer {name}", self)
+        return ClusterPeer.from_output(output).as_router_peer() if output is not None else None
 
 
 def _lines(commands: list[str]) -> str:

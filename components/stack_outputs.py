@@ -39,6 +39,19 @@ class StackOutputs:
         return pulumi.Output.secret(self.values[name]) if self.values.get(name) is not None else None
 
 
+def read_plain_output(stack: str, name: str, reader: str, resource: pulumi.Resource) -> Any:
+    """Output `name` of `stack` (not a secret one), or None with a warning, naming `reader`, while the stack does not
+    exist or has not exported it yet: it is left out until an update after that."""
+    outputs = read_stack_outputs(stack, reader, resource)
+    if outputs is None:
+        return None
+    value = outputs.plain(name)
+    if not value:
+        pulumi.log.warn(f"{reader}: stack {stack} has no {name} output yet; it is left out until the next update", resource)
+        return None
+    return value
+
+
 def read_stack_outputs(stack: str, reader: str, resource: pulumi.Resource) -> Optional[StackOutputs]:
     """The outputs of `stack` (organization/project/stack), or None with a warning, naming `reader`, when the backend
     has no such stack yet. Any other failure stops the run: leaving the stack out on a guess would remove what was

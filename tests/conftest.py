@@ -12,6 +12,7 @@ from typing import Callable, Optional
 import pytest
 import yaml
 
+from components.config import PROJECT
 from components.offline import PROJECT_ROOT, ProgramRun, load_stack, run_program
 from components.render.secrets import fill, placeholders
 
@@ -61,6 +62,26 @@ UPSTREAM = SHARED / "upstream"
 
 def stack_document(stack: str) -> dict:
     return yaml.safe_load((PROJECT_ROOT / f"Pulumi.{stack}.yaml").read_text())
+
+
+def set_key(path: str, value) -> Callable[[dict], None]:
+    """A stack-file edit: config[`contest-k8s:a`][b][c] = value for path 'a.b.c', making the sections on the way."""
+    top, *rest = path.split(".")
+
+    def edit(config: dict) -> None:
+        node, key = config, f"{PROJECT}:{top}"
+        for part in rest:
+            node, key = node.setdefault(key, {}), part
+        node[key] = value
+    return edit
+
+
+def both(*edits: Callable[[dict], None]) -> Callable[[dict], None]:
+    """A stack-file edit that makes `edits` in order."""
+    def edit(config: dict) -> None:
+        for e in edits:
+            e(config)
+    return edit
 
 
 def write_stack(directory: Path, stack: str = "prd", edit: Optional[Callable[[dict], None]] = None) -> Path:

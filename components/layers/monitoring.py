@@ -33,7 +33,7 @@ from ..plan import Plan
 from ..render.charts import grafana, kube_prometheus_stack, monitoring_endpoints, monitoring_steps, zabbix
 from ..render.dashboards import Dashboard
 from ..render.secrets import placeholders
-from ..stack_outputs import read_stack_outputs
+from ..stack_outputs import read_plain_output
 
 
 @dataclass(frozen=True)
@@ -74,15 +74,7 @@ class Monitoring(pulumi.ComponentResource):
 
     def _peer(self, name: str, stack_ref: str) -> Optional[dict]:
         """The peer's `monitoring` output (its endpoints); None, with a warning, while it has none."""
-        outputs = read_stack_outputs(stack_ref, f"monitoring peer {name}", self)
-        if outputs is None:
-            return None
-        endpoints = outputs.plain("monitoring")
-        if not endpoints:
-            pulumi.log.warn(f"monitoring peer {name}: stack {stack_ref} has no monitoring output yet; it is left out until the "
-                            "next update", self)
-            return None
-        return endpoints
+        return read_plain_output(stack_ref, "monitoring", f"monitoring peer {name}", self)
 
     def _secrets(self, args: MonitoringArgs) -> dict[str, pulumi.Output[str]]:
         """The placeholders' values: passwords made here (secret in the state), the rest from the stack's secrets. A secret

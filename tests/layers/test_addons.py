@@ -18,7 +18,7 @@ from components.render.charts import addon_steps, namespace_objects
 from components.render.charts.cert_manager import account_key
 
 from ..checks.charts import stack_charts
-from ..conftest import STACKS, UPSTREAM, run_stack, write_stack
+from ..conftest import STACKS, UPSTREAM, run_stack, set_key, write_stack
 from ..preview_model import preview
 
 K = PROJECT + ":"
@@ -262,36 +262,25 @@ def test_ceph_fits_the_workers(tmp_path):
 # --------------------------------------------------------------------------- stack keys
 
 
-def _set(path: str, value):
-    top, *rest = path.split(".")
-
-    def edit(config: dict) -> None:
-        node, key = config, K + top
-        for part in rest:
-            node, key = node.setdefault(key, {}), part
-        node[key] = value
-    return edit
-
-
 BAD = [
-    ("replicas-above-workers", _set("addons.ceph.replicas", 4), "addons.ceph.replicas", "at most the number of workers (3)"),
-    ("replicas-zero", _set("addons.ceph.replicas", 0), "addons.ceph.replicas", "from 1 to 7"),
+    ("replicas-above-workers", set_key("addons.ceph.replicas", 4), "addons.ceph.replicas", "at most the number of workers (3)"),
+    ("replicas-zero", set_key("addons.ceph.replicas", 0), "addons.ceph.replicas", "from 1 to 7"),
     ("no-data-disk", lambda c: c[K + "workers"].pop("dataDiskGb"), "workers.dataDiskGb", "Rook-Ceph puts one OSD on it"),
     ("no-addons-section", lambda c: c.pop(K + "addons"), "addons", "an addons section"),
     ("no-email", lambda c: c[K + "addons"]["acme"].pop("email"), "addons.acme.email", "this key is required"),
-    ("bad-email", _set("addons.acme.email", "infra at example.org"), "addons.acme.email", "e-mail address"),
+    ("bad-email", set_key("addons.acme.email", "infra at example.org"), "addons.acme.email", "e-mail address"),
     ("no-server", lambda c: c[K + "addons"]["acme"].pop("server"), "addons.acme.server", "this key is required"),
-    ("server-typo", _set("addons.acme.server", "prod"), "addons.acme.server", "staging, production"),
-    ("no-hostnames", _set("addons.gateway.hostnames", []), "addons.gateway.hostnames", "at least one DNS name"),
-    ("wildcard", _set("addons.gateway.hostnames", ["*.example.org"]), "addons.gateway.hostnames[0]", "no wildcard"),
-    ("hostname-twice", _set("addons.gateway.hostnames", ["a.example.org", "a.example.org"]), "addons.gateway.hostnames[1]", "listed once"),
-    ("no-https-port", _set("access.publicTcpPorts", [80]), "access.publicTcpPorts", "with 80 and 443"),
-    ("schedule", _set("addons.deschedulerSchedule", "every 3 minutes"), "addons.deschedulerSchedule", "cron schedule"),
-    ("unknown-chart", _set("charts.versions", {"metalb": "0.16.2"}), "charts.versions.metalb", "did you mean 'metallb'"),
-    ("version-form", _set("charts.versions", {"cert-manager": "1.21.2"}), "charts.versions.cert-manager", "(v1.21.1)"),
-    ("version-digits", _set("charts.versions", {"cilium": "\uff11.20.0"}), "charts.versions.cilium", "x.y.z"),
-    ("source-url", _set("charts.source", "https://charts.example.org"), "charts.source", "not a URL"),
-    ("addons-key-typo", _set("addons.smokeTests", True), "addons.smokeTests", "did you mean 'smokeTest'"),
+    ("server-typo", set_key("addons.acme.server", "prod"), "addons.acme.server", "staging, production"),
+    ("no-hostnames", set_key("addons.gateway.hostnames", []), "addons.gateway.hostnames", "at least one DNS name"),
+    ("wildcard", set_key("addons.gateway.hostnames", ["*.example.org"]), "addons.gateway.hostnames[0]", "no wildcard"),
+    ("hostname-twice", set_key("addons.gateway.hostnames", ["a.example.org", "a.example.org"]), "addons.gateway.hostnames[1]", "listed once"),
+    ("no-https-port", set_key("access.publicTcpPorts", [80]), "access.publicTcpPorts", "with 80 and 443"),
+    ("schedule", set_key("addons.deschedulerSchedule", "every 3 minutes"), "addons.deschedulerSchedule", "cron schedule"),
+    ("unknown-chart", set_key("charts.versions", {"metalb": "0.16.2"}), "charts.versions.metalb", "did you mean 'metallb'"),
+    ("version-form", set_key("charts.versions", {"cert-manager": "1.21.2"}), "charts.versions.cert-manager", "(v1.21.1)"),
+    ("version-digits", set_key("charts.versions", {"cilium": "\uff11.20.0"}), "charts.versions.cilium", "x.y.z"),
+    ("source-url", set_key("charts.source", "https://charts.example.org"), "charts.source", "not a URL"),
+    ("addons-key-typo", set_key("addons.smokeTests", True), "addons.smokeTests", "did you mean 'smokeTest'"),
 ]
 
 
@@ -325,7 +314,7 @@ def test_every_addons_key_is_documented():
 
 def test_a_chart_version_change_previews_as_one_update(stack_runs, tmp_path):
     """Raising one chart is an update of its release, and of nothing else."""
-    loaded, raw, secret_keys = load_stack("dev", write_stack(tmp_path, "dev", _set("charts.versions", {"cert-manager": "v1.21.2"})))
+    loaded, raw, secret_keys = load_stack("dev", write_stack(tmp_path, "dev", set_key("charts.versions", {"cert-manager": "v1.21.2"})))
     result = preview(stack_runs["dev"], loaded, raw, secret_keys)
     assert {name: step for name, step in result.steps.items() if step != "same"} == {"cert-manager": "update"}
 

@@ -24,7 +24,7 @@ from components.render.charts.argo_cd import (HELMFILE_ENVIRONMENT, NOTIFICATION
                                               template_name)
 
 from ..checks.schemas import PLUGIN_SPEC, crd_errors
-from ..conftest import UPSTREAM, require_shared, run_stack, write_stack
+from ..conftest import UPSTREAM, require_shared, run_stack, set_key, write_stack
 from .test_addons import Graph, chart_resource
 
 K = PROJECT + ":"
@@ -299,41 +299,30 @@ def test_argo_cd_is_on_the_global_gateway_with_its_certificate(stack_runs):
 # --------------------------------------------------------------------------- stack keys
 
 
-def _set(path: str, value):
-    top, *rest = path.split(".")
-
-    def edit(config: dict) -> None:
-        node, key = config, K + top
-        for part in rest:
-            node, key = node.setdefault(key, {}), part
-        node[key] = value
-    return edit
-
-
 BAD = [
-    ("needs-addons", _set("layers.addons", False), "layers.gitops", "false unless layers.addons is on"),
+    ("needs-addons", set_key("layers.addons", False), "layers.gitops", "false unless layers.addons is on"),
     ("no-section", lambda c: c.pop(K + "gitops"), "gitops", "a gitops section"),
-    ("hostname-not-on-gateway", _set("gitops.hostname", "argo.example.org"), "gitops.hostname", "one of addons.gateway.hostnames"),
-    ("no-admins", _set("gitops.github.adminTeams", []), "gitops.github.adminTeams", "at least one GitHub team"),
-    ("team-case", _set("gitops.github.adminTeams", ["Infra"]), "gitops.github.adminTeams[0]", "team slug"),
-    ("client-id", _set("gitops.github.clientId", "abc"), "gitops.github.clientId", "client ID"),
-    ("slack-hash", _set("gitops.slackChannel", "#argocd"), "gitops.slackChannel", "without #"),
-    ("stack-short", _set("gitops.environments.dev.stack", "dev"), "gitops.environments.dev.stack", "organization/project/stack"),
-    ("stack-twice", _set("gitops.environments.dev.stack", "organization/contest-k8s/prd"), "gitops.environments.prd.stack",
+    ("hostname-not-on-gateway", set_key("gitops.hostname", "argo.example.org"), "gitops.hostname", "one of addons.gateway.hostnames"),
+    ("no-admins", set_key("gitops.github.adminTeams", []), "gitops.github.adminTeams", "at least one GitHub team"),
+    ("team-case", set_key("gitops.github.adminTeams", ["Infra"]), "gitops.github.adminTeams[0]", "team slug"),
+    ("client-id", set_key("gitops.github.clientId", "abc"), "gitops.github.clientId", "client ID"),
+    ("slack-hash", set_key("gitops.slackChannel", "#argocd"), "gitops.slackChannel", "without #"),
+    ("stack-short", set_key("gitops.environments.dev.stack", "dev"), "gitops.environments.dev.stack", "organization/project/stack"),
+    ("stack-twice", set_key("gitops.environments.dev.stack", "organization/contest-k8s/prd"), "gitops.environments.prd.stack",
      "not already the cluster of gitops.environments.dev"),
-    ("repo-not-permitted", _set("gitops.environments.prd.sourceRepos", ["https://github.com/example-contest/other.git"]),
+    ("repo-not-permitted", set_key("gitops.environments.prd.sourceRepos", ["https://github.com/example-contest/other.git"]),
      "gitops.environments.prd.applications.score-server.repoUrl", "Argo CD would refuse the application"),
-    ("no-repos", _set("gitops.environments.prd.sourceRepos", []), "gitops.environments.prd.sourceRepos", "at least one repository"),
-    ("repo-url", _set("gitops.environments.prd.applications.score-server.repoUrl", "github.com/x"),
+    ("no-repos", set_key("gitops.environments.prd.sourceRepos", []), "gitops.environments.prd.sourceRepos", "at least one repository"),
+    ("repo-url", set_key("gitops.environments.prd.applications.score-server.repoUrl", "github.com/x"),
      "gitops.environments.prd.applications.score-server.repoUrl", "git repository URL"),
-    ("window-duration", _set("gitops.environments.prd.syncWindows", [{"kind": "deny", "schedule": "0 9 * * *", "duration": "10 hours"}]),
+    ("window-duration", set_key("gitops.environments.prd.syncWindows", [{"kind": "deny", "schedule": "0 9 * * *", "duration": "10 hours"}]),
      "gitops.environments.prd.syncWindows[0].duration", "hours and minutes"),
-    ("window-kind", _set("gitops.environments.prd.syncWindows", [{"kind": "block", "schedule": "0 9 * * *", "duration": "1h"}]),
+    ("window-kind", set_key("gitops.environments.prd.syncWindows", [{"kind": "block", "schedule": "0 9 * * *", "duration": "1h"}]),
      "gitops.environments.prd.syncWindows[0].kind", "allow, deny"),
-    ("environment-name", _set("gitops.environments.Prd_1", {"stack": "organization/contest-k8s/x", "helmfileEnvironment": "x",
+    ("environment-name", set_key("gitops.environments.Prd_1", {"stack": "organization/contest-k8s/x", "helmfileEnvironment": "x",
                                                              "sourceRepos": ["*"]}), "gitops.environments.Prd_1", "DNS label"),
-    ("key-typo", _set("gitops.environments.prd.automaticSync", True), "gitops.environments.prd.automaticSync", "did you mean 'automatedSync'"),
-    ("plain-secret", _set("gitopsSlackToken", "xoxb-1"), "gitopsSlackToken", "a secret"),
+    ("key-typo", set_key("gitops.environments.prd.automaticSync", True), "gitops.environments.prd.automaticSync", "did you mean 'automatedSync'"),
+    ("plain-secret", set_key("gitopsSlackToken", "xoxb-1"), "gitopsSlackToken", "a secret"),
 ]
 
 

@@ -20,7 +20,7 @@ from components.render import dashboards
 from components.render.charts import monitoring_endpoints, monitoring_steps, zabbix
 from components.render.charts.kube_prometheus_stack import CANNOT_NOTIFY, NOT_SENT
 
-from ..conftest import STACKS, UPSTREAM, require_shared, run_stack, write_stack
+from ..conftest import STACKS, UPSTREAM, both, require_shared, run_stack, set_key, write_stack
 from .test_addons import Graph, chart_resource
 
 K = PROJECT + ":"
@@ -39,24 +39,6 @@ def values(run: ProgramRun, chart: charts.Chart) -> dict:
 def plan_of(stack: str, config_file=None):
     loaded = load_stack(stack, config_file)[0]
     return build_plan(loaded, GlobalBlock.assumed(fake_block(stack, loaded.config.network.global_prefix_length)))
-
-
-def _set(path: str, value):
-    top, *rest = path.split(".")
-
-    def edit(config: dict) -> None:
-        node, key = config, K + top
-        for part in rest:
-            node, key = node.setdefault(key, {}), part
-        node[key] = value
-    return edit
-
-
-def _both(*edits):
-    def edit(config: dict) -> None:
-        for e in edits:
-            e(config)
-    return edit
 
 
 # --------------------------------------------------------------------------- Prometheus's volume and retention
@@ -79,7 +61,7 @@ def test_retention_leaves_headroom_for_every_volume_the_config_accepts():
 
 @pytest.mark.parametrize("volume", [9, 0, -50, "50Gi"])
 def test_a_volume_that_leaves_no_room_for_retention_is_refused(tmp_path, volume):
-    path = write_stack(tmp_path, "prd", _set("monitoring.prometheus.volumeGb", volume))
+    path = write_stack(tmp_path, "prd", set_key("monitoring.prometheus.volumeGb", volume))
     with pytest.raises(ConfigError, match=r"monitoring\.prometheus\.volumeGb: expected (a volume size \(GiB\) from 10|an integer)"):
         load_stack("prd", path)
 
@@ -456,10 +438,10 @@ def test_checksum_annotations_change_when_their_config_changes_and_only_then(tmp
         after = annotations(edit, dashboards_)
         return {k for k in before if after[k] != before[k]}
 
-    assert changed(_set("monitoring.zabbix.ipmiPollers", 3)) == {"zabbix/zabbix-server"}, "only what reads the settings"
-    assert changed(_set("monitoring.grafana.github", None)) == {"grafana:checksum/secrets"}, "one Secret fewer"
-    assert changed(_set("monitoring.slackChannel", "other")) == set(), "Alertmanager's config reloader takes it live"
-    assert changed(_set("monitoring.grafana.github.teamIds", [7654321])) == set(), "grafana.ini: the chart's own checksum"
+    assert changed(set_key("monitoring.zabbix.ipmiPollers", 3)) == {"zabbix/zabbix-server"}, "only what reads the settings"
+    assert changed(set_key("monitoring.grafana.github", None)) == {"grafana:checksum/secrets"}, "one Secret fewer"
+    assert changed(set_key("monitoring.slackChannel", "other")) == set(), "Alertmanager's config reloader takes it live"
+    assert changed(set_key("monitoring.grafana.github.teamIds", [7654321])) == set(), "grafana.ini: the chart's own checksum"
     assert changed(dashboards_=boards[:-1]) == set(), "the sidecar reloads dashboards: no restart"
     assert changed() == set(), "the same config, the same checksums"
 
@@ -506,31 +488,31 @@ def test_with_the_layer_off_nothing_of_it_exists(tmp_path):
 
 
 BAD = [
-    ("volume-too-small", _set("monitoring.prometheus.volumeGb", 8), "monitoring.prometheus.volumeGb", "from 10"),
-    ("replicas-without-database", _set("monitoring.grafana.replicas", 2), "monitoring.grafana.replicas", "1 unless monitoring.grafana.database"),
-    ("database-without-password", _set("monitoring.grafana.database", {"type": "mysql", "host": "db:3306", "name": "grafana", "user": "grafana"}),
+    ("volume-too-small", set_key("monitoring.prometheus.volumeGb", 8), "monitoring.prometheus.volumeGb", "from 10"),
+    ("replicas-without-database", set_key("monitoring.grafana.replicas", 2), "monitoring.grafana.replicas", "1 unless monitoring.grafana.database"),
+    ("database-without-password", set_key("monitoring.grafana.database", {"type": "mysql", "host": "db:3306", "name": "grafana", "user": "grafana"}),
      "grafanaDatabasePassword", "pulumi config set --secret grafanaDatabasePassword"),
-    ("team-name", _set("monitoring.grafana.github.teamIds", ["infra"]), "monitoring.grafana.github.teamIds[0]", "an integer"),
-    ("team-zero", _set("monitoring.grafana.github.teamIds", [0]), "monitoring.grafana.github.teamIds[0]", "numeric GitHub team id"),
-    ("hostname-not-on-gateway", _set("monitoring.grafana.hostname", "grafana.example.org"), "monitoring.grafana.hostname",
+    ("team-name", set_key("monitoring.grafana.github.teamIds", ["infra"]), "monitoring.grafana.github.teamIds[0]", "an integer"),
+    ("team-zero", set_key("monitoring.grafana.github.teamIds", [0]), "monitoring.grafana.github.teamIds[0]", "numeric GitHub team id"),
+    ("hostname-not-on-gateway", set_key("monitoring.grafana.hostname", "grafana.example.org"), "monitoring.grafana.hostname",
      "one of addons.gateway.hostnames"),
-    ("no-hostname", _set("monitoring.grafana.hostname", None), "monitoring.grafana.hostname", "the DNS name Grafana answers on"),
-    ("ipmi-off", _set("monitoring.zabbix.ipmiPollers", 0), "monitoring.zabbix.ipmiPollers", "at least 1"),
-    ("pattern-backtick", _set("monitoring.logs.alertPatterns", ["ERR`OR"]), "monitoring.logs.alertPatterns[0]", "without backticks"),
-    ("pattern-regex", _set("monitoring.logs.alertPatterns", ["(ERROR"]), "monitoring.logs.alertPatterns[0]", "regular expression"),
-    ("slack-channel", _set("monitoring.slackChannel", "#alerts"), "monitoring.slackChannel", "without #"),
-    ("plugin", _set("monitoring.grafana.plugins", ["zabbix app"]), "monitoring.grafana.plugins[0]", "plugin id"),
-    ("receive-from-unknown", _set("monitoring.receiveFrom", ["prd", "stg"]), "monitoring.receiveFrom[1]", "a name of wireguard.clusterPeers"),
-    ("send-and-receive", _set("monitoring.sendTo", "prd"), "monitoring.sendTo", "not also in monitoring.receiveFrom"),
-    ("nowhere-to-send", _both(_set("monitoring.grafana.enabled", False), _set("monitoring.receiveFrom", [])), "monitoring.sendTo",
+    ("no-hostname", set_key("monitoring.grafana.hostname", None), "monitoring.grafana.hostname", "the DNS name Grafana answers on"),
+    ("ipmi-off", set_key("monitoring.zabbix.ipmiPollers", 0), "monitoring.zabbix.ipmiPollers", "at least 1"),
+    ("pattern-backtick", set_key("monitoring.logs.alertPatterns", ["ERR`OR"]), "monitoring.logs.alertPatterns[0]", "without backticks"),
+    ("pattern-regex", set_key("monitoring.logs.alertPatterns", ["(ERROR"]), "monitoring.logs.alertPatterns[0]", "regular expression"),
+    ("slack-channel", set_key("monitoring.slackChannel", "#alerts"), "monitoring.slackChannel", "without #"),
+    ("plugin", set_key("monitoring.grafana.plugins", ["zabbix app"]), "monitoring.grafana.plugins[0]", "plugin id"),
+    ("receive-from-unknown", set_key("monitoring.receiveFrom", ["prd", "stg"]), "monitoring.receiveFrom[1]", "a name of wireguard.clusterPeers"),
+    ("send-and-receive", set_key("monitoring.sendTo", "prd"), "monitoring.sendTo", "not also in monitoring.receiveFrom"),
+    ("nowhere-to-send", both(set_key("monitoring.grafana.enabled", False), set_key("monitoring.receiveFrom", [])), "monitoring.sendTo",
      "or monitoring.grafana.enabled: true"),
-    ("receive-without-grafana", _set("monitoring.grafana.enabled", False), "monitoring.receiveFrom", "unless monitoring.grafana.enabled"),
+    ("receive-without-grafana", set_key("monitoring.grafana.enabled", False), "monitoring.receiveFrom", "unless monitoring.grafana.enabled"),
     ("no-private-pool", lambda c: c[K + "metallb"].pop("privatePool"), "metallb.privatePool", "a private pool when layers.monitoring is on"),
     ("no-section", lambda c: c.pop(K + "monitoring"), "monitoring", "a monitoring section"),
-    ("without-addons", _set("layers", {"addons": False, "monitoring": True}), "layers.monitoring", "false unless the add-ons are on"),
-    ("probe-url", _set("monitoring.probes", ["ftp://example.org"]), "monitoring.probes[0]", "http:// or https:// URL"),
-    ("key-typo", _set("monitoring.flow", True), "monitoring.flow", "did you mean 'flows'"),
-    ("webhook-in-plain-text", _set("slackWebhookUrl", "https://hooks.slack.com/services/T0/B0/x"), "slackWebhookUrl",
+    ("without-addons", set_key("layers", {"addons": False, "monitoring": True}), "layers.monitoring", "false unless the add-ons are on"),
+    ("probe-url", set_key("monitoring.probes", ["ftp://example.org"]), "monitoring.probes[0]", "http:// or https:// URL"),
+    ("key-typo", set_key("monitoring.flow", True), "monitoring.flow", "did you mean 'flows'"),
+    ("webhook-in-plain-text", set_key("slackWebhookUrl", "https://hooks.slack.com/services/T0/B0/x"), "slackWebhookUrl",
      "a secret: set it with `pulumi config set --secret`"),
 ]
 
@@ -546,7 +528,7 @@ def test_a_bad_monitoring_key_is_refused_by_name(tmp_path, case, edit, key, text
 
 
 def test_sending_to_a_stack_that_is_not_a_peer_is_refused(tmp_path):
-    path = write_stack(tmp_path, "prd", _set("monitoring.sendTo", "dev"))
+    path = write_stack(tmp_path, "prd", set_key("monitoring.sendTo", "dev"))
     with pytest.raises(ConfigError, match=r"monitoring\.sendTo: expected a name of wireguard\.clusterPeers \(wsp\)"):
         load_stack("prd", path)
 
