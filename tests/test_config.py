@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import time
 from ipaddress import IPv4Network
+from pathlib import Path
 
 import pytest
 

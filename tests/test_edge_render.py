@@ -10,7 +10,6 @@ import re
 import pytest
 import yaml
 
-from components.config import PROJECT
 from components.mocking import fake_random_bytes
 from components.render.keepalived import check_script, notify_script
 from components.render.vyos import REJECTED

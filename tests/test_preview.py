@@ -6,7 +6,7 @@ import pytest
 
 from components.offline import load_stack
 
-from .conftest import run_stack, write_stack
+from .conftest import write_stack
 from .preview_model import preview
 
 K = "contest-k8s:"

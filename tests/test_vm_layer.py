@@ -10,7 +10,6 @@ import pytest
 from components.mocking import fake_random_bytes, fake_sakura_id
 from components.offline import ProgramRun
 from components.provider_plugin import RESOURCE_TYPES
-from components.sakura.archive import ArchiveType
 
 from .conftest import STACKS
 from .fake_sakura import FakeSakura

@@ -13,7 +13,6 @@ import yaml
 
 from components import charts
 
-from ..checks import charts as upstream
 from ..conftest import STACKS, filled_objects, require_shared
 from .test_helm_template import helm, template
 

@@ -68,7 +68,7 @@ def kubernetes_objects(run) -> list[dict]:
 
 def leaf_paths(values, free_form: tuple[str, ...], path: tuple = ()) -> list[tuple]:
     """Paths to every key the values set outside free-form maps (list items as their index)."""
-    dotted = re.sub(r"\.\[", "[", ".".join(f"[]" if isinstance(p, int) else p for p in path))
+    dotted = re.sub(r"\.\[", "[", ".".join("[]" if isinstance(p, int) else p for p in path))
     if path and dotted in free_form:
         return []
     if isinstance(values, dict):
