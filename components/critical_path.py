@@ -26,6 +26,8 @@ def step_seconds(r: Registration) -> float:
         return durations.ROUTER_VISIBLE
     if kind == "Disk":
         return durations.disk_seconds(int(r.inputs["sizeGb"]), bool(r.inputs.get("source")))
+    if kind == "DiskEdit":
+        return durations.DISK_EDIT
     if kind == "Server":
         return durations.SERVER_BOOT
     if kind == "SeedIso":

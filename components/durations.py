@@ -13,6 +13,7 @@ from __future__ import annotations
 # Sakura's asynchronous operations, in seconds (conservative choices: see above).
 ROUTER_VISIBLE = 180.0  # POST /internet until its GET stops answering 404 (the provider waits up to 30 min)
 DISK_FROM_ARCHIVE_BASE = 90.0  # a copy of a public archive (about 3 GB used of 20 GB) until `available`
+DISK_EDIT = 60.0  # PUT /disk/{id}/config of an unattached copy until it is `available` again
 DISK_PER_GB = 0.25  # and per GB of the new disk's size
 BLANK_DISK = 15.0  # an empty disk (a worker's data disk)
 SERVER_BOOT = 60.0  # power on until Instance.Status is `up`

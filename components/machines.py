@@ -23,7 +23,8 @@ from .render.packet_filter import packet_filters_json, sakura_expression
 from .sakura.archive import Archive
 from .sakura.packet_filter import PacketFilter
 from .sakura.seed_iso import SeedIso
-from .sakura.disk import Disk, DiskEdit
+from .sakura.disk import Disk
+from .sakura.disk_edit import DiskEdit, DiskEditParameters
 from .sakura.provider import OWNER_TAG, Common
 from .sakura.router_switch import RouterSwitch
 from .sakura.server import Server, ServerSpec
@@ -91,37 +92,39 @@ class ClusterMachines(pulumi.ComponentResource):
         for shape in machine_shapes(loaded):
             node_tags = (f"node={shape.name}", f"role={shape.role}")
             source = self._source(shape, common, child)
-            first_nic = self.plan.apply(lambda p, n=shape.name: p.machine(n).nics[0])
-            edit, seed_id = DiskEdit(
-                host_name=shape.name,
-                ssh_key_ids=(ssh_key.sakuraId,),
-                password=args.login_password,
-                public_keys=c.ssh.authorized_keys,
-                ip_address=first_nic.apply(lambda nic: str(nic.address.ip)),
-                prefix_length=first_nic.apply(lambda nic: nic.address.network.prefixlen),
-                gateway=first_nic.apply(lambda nic: str(nic.gateway) if nic.gateway else ""),
-            ), None
+            boot = Disk(f"{shape.name}-boot", common(f"{shape.name}-boot", *node_tags), f"{stack}-{shape.name}",
+                        shape.disk_gb, source, stateful)
+            self.boot_disks[shape.name] = boot
+            disk_ids, seed_id, ready = [boot.sakuraId], None, []
             if shape.disk_source.os_tag is None:  # a VyOS image: no disk edit; its first boot reads a cloud-init seed
                 files = pulumi.Output.all(self.plan, args.login_keys).apply(lambda v: vyos_seed(v[0], tuple(v[1])))
                 for file_name in ("user-data", "meta-data"):
                     artifacts.publish(f"router/{shape.name}/seed/{file_name}", "router", files.apply(lambda f, n=file_name: f[n]),
                                       host=shape.name)
                 seed = SeedIso(f"{shape.name}-seed", common(f"{shape.name}-seed", *node_tags), f"{stack}-{shape.name}-seed", files, child)
-                edit, seed_id = None, seed.sakuraId
-            boot = Disk(f"{shape.name}-boot", common(f"{shape.name}-boot", *node_tags), f"{stack}-{shape.name}",
-                        shape.disk_gb, source, edit, stateful)
-            self.boot_disks[shape.name] = boot
-            disk_ids = [boot.sakuraId]
+                seed_id = seed.sakuraId
+            else:
+                first_nic = self.plan.apply(lambda p, n=shape.name: p.machine(n).nics[0])
+                parameters = DiskEditParameters(
+                    host_name=shape.name,
+                    ssh_key_ids=(ssh_key.sakuraId,),
+                    password=args.login_password,
+                    public_keys=c.ssh.authorized_keys,
+                    ip_address=first_nic.apply(lambda nic: str(nic.address.ip)),
+                    prefix_length=first_nic.apply(lambda nic: nic.address.network.prefixlen),
+                    gateway=first_nic.apply(lambda nic: str(nic.gateway) if nic.gateway else ""),
+                )
+                ready.append(DiskEdit(f"{shape.name}-boot-edit", c.zone, boot, parameters, args.provider, self))
             if shape.data_disk_gb:
                 data = Disk(f"{shape.name}-data", common(f"{shape.name}-data", *node_tags), f"{stack}-{shape.name}-data",
-                            shape.data_disk_gb, {}, None, stateful)
+                            shape.data_disk_gb, {}, stateful)
                 disk_ids.append(data.sakuraId)
             spec = ServerSpec(f"{stack}-{shape.name}", shape.name, shape.cpu, shape.memory_gb,
                               tuple(switch_ids[s] for s in shape.segments), tuple(disk_ids),
                               packet_filter_ids=tuple(filters[shape.role].sakuraId if s == "global" else "" for s in shape.segments),
                               cdrom_id=seed_id)
             self.servers[shape.name] = Server(shape.name, common(shape.name, *node_tags), spec,
-                                              pulumi.ResourceOptions(parent=self, delete_before_replace=True))
+                                              pulumi.ResourceOptions(parent=self, delete_before_replace=True, depends_on=ready))
 
         artifacts.publish("sakura/inventory.json", "sakura", self.plan.apply(lambda p: inventory_json(p, tags)))
         self.register_outputs({})

@@ -120,6 +120,7 @@ class FakeCloud(pulumi.runtime.Mocks):
             "contest-k8s:sakura:ServerSize": self._server_size,
             "contest-k8s:cluster:ClusterOrigin": lambda args, state: {"initialisedBy": state.get("bootstrap")},
             "contest-k8s:sakura:Disk": self._with_sakura_id,
+            "contest-k8s:sakura:DiskEdit": lambda args, state: {"id": f"{state['diskId']}-edit", "applied": not state.get("madeWithEdit")},
             "contest-k8s:sakura:Switch": self._with_sakura_id,
             "contest-k8s:sakura:Archive": self._with_sakura_id,
             "contest-k8s:sakura:SeedIso": self._with_sakura_id,

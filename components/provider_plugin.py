@@ -29,6 +29,7 @@ from .day_one import ClusterOriginType, DayOneSettingsType
 from .sakura.archive import ArchiveType
 from .sakura.client import Credentials
 from .sakura.disk import DiskType
+from .sakura.disk_edit import DiskEditType
 from .sakura.packet_filter import PacketFilterType
 from .sakura.provider import PACKAGE, ProviderConfig, is_unknown
 from .sakura.router_switch import RouterSwitchType
@@ -39,7 +40,7 @@ from .sakura.ssh_key import SshKeyType
 from .sakura.switch import SwitchType
 
 VERSION = "1.0.0"
-RESOURCE_TYPES = (SwitchType, RouterSwitchType, SshKeyType, ArchiveType, SeedIsoType, DiskType, PacketFilterType, ServerType,
+RESOURCE_TYPES = (SwitchType, RouterSwitchType, SshKeyType, ArchiveType, SeedIsoType, DiskType, DiskEditType, PacketFilterType, ServerType,
                   ServerSizeType, DayOneSettingsType, ClusterOriginType)
 # Requests served at once: every VM of a large stack may be copying a disk or booting at the same time.
 MAX_CONCURRENT_REQUESTS = 64

@@ -476,8 +476,7 @@ class FakeSakura:
                                    "MigratedMB": 0, "Connection": spec.get("Connection", "virtio"), "Availability": "migrating",
                                    "SourceArchive": {"ID": source["ID"]} if source else None, "Server": None,
                                    "_ready_at": self._later(self.copy_seconds, durations.disk_seconds(size_gb, source is not None)),
-                                   "_fails": self.faults.disk_copy_fails,
-                                   "_edit": body.get("Config")}
+                                   "_fails": self.faults.disk_copy_fails, "_edit": body.get("Config")}
             return {"Success": True, "Disk": self._view(zone, "disk", disks[str(disk_id)])}
         disk = self.find(zone, "disk", parts[0])
         if method == "GET":
@@ -495,6 +494,16 @@ class FakeSakura:
             else:
                 server["Disks"] = [d for d in server["Disks"] if d["ID"] != disk["ID"]]
                 disk["Server"] = None
+            return {"Success": True}
+        if parts[1:] == ["config"] and method == "PUT":
+            self._view(zone, "disk", disk)
+            if disk["Availability"] != "available":
+                raise ApiError(409, "conflict", f"disk is {disk['Availability']}")
+            attached = self.objects(zone, "server").get(str((disk["Server"] or {}).get("ID")))
+            if attached and attached["Instance"]["Status"] != "down":
+                raise ApiError(409, "conflict", "the server must be stopped to edit its disk")
+            disk.update(Availability="migrating", _edit={k: v for k, v in body.items() if k != "Background"},
+                        _ready_at=self._later(self.copy_seconds, durations.DISK_EDIT))
             return {"Success": True}
         if method == "PUT":
             spec = body["Disk"]
@@ -545,6 +554,11 @@ class FakeSakura:
                 raise ApiError(409, "conflict", f"the server is already {wanted}")
             if wanted == "down" and self.faults.acpi_ignored and not body.get("Force"):
                 return {"Success": True}  # accepted, and the guest does nothing
+            if wanted == "up" and "_first_boot" not in server:  # what each disk was when the VM first booted from it
+                disks = self.objects(zone, "disk")
+                server["_first_boot"] = [{"ID": d["ID"], "edited": bool(disks[str(d["ID"])].get("_edit")),
+                                          "Availability": self._view(zone, "disk", disks[str(d["ID"])])["Availability"]}
+                                         for d in server["Disks"]]
             real = durations.SERVER_BOOT if wanted == "up" else durations.SERVER_SHUTDOWN
             server["_power_to"], server["_power_at"] = wanted, self._later(self.power_seconds, real)
             server["Instance"]["Status"] = "cleaning" if wanted == "down" else "down"

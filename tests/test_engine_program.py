@@ -112,6 +112,55 @@ def test_vm_layer_up_no_spurious_diff_secrets_worker_4_and_destroy(tmp_path):
     print(f"\n[measured] VM layer of dev: {calls} API calls; {engine.report()}")
 
 
+def _without_disk_edits(deployment: dict) -> dict:
+    """The state as the program made it before DiskEdit existed: each boot disk edited by its own create
+    (the parameters in its inputs and outputs), the servers depending on their disks only."""
+    resources = deployment["deployment"]["resources"]
+    edits = {r["urn"]: r for r in resources if r["type"] == "contest-k8s:sakura:DiskEdit"}
+    parameters = {r["inputs"]["diskId"]: r["inputs"]["parameters"] for r in edits.values()}
+    kept = []
+    for r in resources:
+        if r["urn"] in edits:
+            continue
+        if r["type"] == "contest-k8s:sakura:Disk" and r["outputs"]["sakuraId"] in parameters:
+            r["inputs"]["edit"] = r["outputs"]["edit"] = parameters[r["outputs"]["sakuraId"]]
+        r["dependencies"] = [d for d in r.get("dependencies") or [] if d not in edits]
+        r["propertyDependencies"] = {k: [d for d in v if d not in edits] for k, v in (r.get("propertyDependencies") or {}).items()}
+        kept.append(r)
+    deployment["deployment"]["resources"] = kept
+    return deployment
+
+
+def test_a_stack_whose_disks_were_edited_at_creation_gets_edit_records_and_nothing_else(tmp_path):
+    """Upgrading the program over a state from before DiskEdit: the preview creates one DiskEdit record per
+    Ubuntu disk and changes nothing else (no disk or VM replaced); the up sends no edit to a disk in use."""
+    with FakeSakura(copy_seconds=0.05, power_seconds=0.05) as fake:
+        project = program_project(tmp_path / "project", "dev", on_fake(fake))
+        engine = engine_for(project, tmp_path / "engine", SAKURACLOUD_ACCESS_TOKEN=fake.token,
+                            SAKURACLOUD_ACCESS_TOKEN_SECRET=fake.secret)
+        engine.stack_init("dev")
+        engine.run("up", "--yes", "--skip-preview", stack="dev", label="up")
+        revealed = json.loads(engine.run("stack", "export", "--show-secrets", stack="dev", timed=False).stdout)
+        legacy = tmp_path / "legacy.json"
+        legacy.write_text(json.dumps(_without_disk_edits(revealed)))
+        engine.run("stack", "import", "--file", str(legacy), stack="dev", timed=False)
+        assert "DiskEdit" not in engine.run("stack", "export", stack="dev", timed=False).stdout
+
+        planned = steps(engine.run("preview", "--json", stack="dev", label="preview over the old state").stdout)
+        nodes = ("router", "lb-1", "lb-2", "cp-1", "cp-2", "cp-3", "worker-1", "worker-2", "worker-3")
+        assert {name: op for name, op in planned.items() if op != "same"} == {f"{n}-boot-edit": "create" for n in nodes}
+        edits_before = [p for m, p in fake.log if m == "PUT" and p.endswith("/config")]
+        assert len(edits_before) == 9
+        engine.run("up", "--yes", "--skip-preview", stack="dev", label="up over the old state")
+        assert [p for m, p in fake.log if m == "PUT" and p.endswith("/config")] == edits_before, "no disk in use is edited"
+        records = [r for r in json.loads(engine.run("stack", "export", stack="dev", timed=False).stdout)["deployment"]["resources"]
+                   if r["type"] == "contest-k8s:sakura:DiskEdit"]
+        assert len(records) == 9 and not any(r["outputs"]["applied"] for r in records)
+        assert all(r["inputs"]["madeWithEdit"] for r in records), "each read from its disk's state that it was edited"
+        engine.run("preview", "--expect-no-changes", stack="dev", label="preview (no changes)")
+    print(f"\n[measured] upgrade over disks edited at creation: {engine.report()}")
+
+
 # --------------------------------------------------------------------------- faults
 
 

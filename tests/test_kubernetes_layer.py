@@ -185,7 +185,7 @@ def test_no_secret_in_a_plain_output_or_a_rendered_file(stack_runs):
         "certificate key": fake_random_bytes("prd", "certificate-key", 32).hex(),
         "CA key": _stdin(run, "cp-1-join").split("ca.key 0600")[1].split("-----END PRIVATE KEY-----")[0].split("\n", 1)[1],
         "ssh key": run.outputs["sshPrivateKey"].splitlines()[1],
-        "login password": run.named("cp-1-boot", "sakura:Disk").inputs["edit"]["password"],
+        "login password": run.named("cp-1-boot-edit", "sakura:DiskEdit").inputs["parameters"]["password"],
     }
     assert all(len(v) > 10 for v in secrets.values())
     plain_outputs = repr({k: v for k, v in run.outputs.items() if k not in run.secret_outputs})
@@ -246,7 +246,7 @@ def test_adding_worker_4_changes_no_existing_node_resource(stack_runs, tmp_path)
     assert changed == {"router-bgp", "rook-ceph-cluster", "nodes-ready"}
     assert set(old) <= set(new)
     added = {after.by_urn(u).name for u in set(new) - set(old)}
-    assert added == {"worker-4-day-one", "worker-4", "worker-4-boot", "worker-4-data", "worker-4-host-key", "worker-4-sudo", "worker-4-ssh-keys", "worker-4-join-token", "worker-4-prepare", "worker-4-join-ticket",
+    assert added == {"worker-4-day-one", "worker-4", "worker-4-boot", "worker-4-boot-edit", "worker-4-data", "worker-4-host-key", "worker-4-sudo", "worker-4-ssh-keys", "worker-4-join-token", "worker-4-prepare", "worker-4-join-ticket",
                      "worker-4-join", "worker-4-membership", "worker-4-upgrade", "worker-4-drain", "worker-4-size", "worker-4-ready"}
     assert " neighbor 10.1.0.14 peer-group METALLB\n" in after.named("router-bgp", "Command").inputs["stdin"]
 
@@ -266,7 +266,7 @@ def test_removing_a_worker_drains_and_deletes_the_node_before_the_vm(stack_runs,
     after = run_stack("prd", write_stack(tmp_path, "prd", remove))
     removed = set(_graph_inputs(before)) - set(_graph_inputs(after))
     order = deletion_order(before, removed)
-    assert set(order) == {"worker-3-day-one", "worker-3", "worker-3-boot", "worker-3-data", "worker-3-host-key", "worker-3-sudo", "worker-3-ssh-keys", "worker-3-join-token", "worker-3-prepare", "worker-3-join-ticket",
+    assert set(order) == {"worker-3-day-one", "worker-3", "worker-3-boot", "worker-3-boot-edit", "worker-3-data", "worker-3-host-key", "worker-3-sudo", "worker-3-ssh-keys", "worker-3-join-token", "worker-3-prepare", "worker-3-join-ticket",
                           "worker-3-join", "worker-3-membership", "worker-3-upgrade", "worker-3-drain", "worker-3-size", "worker-3-ready"}
     assert order.index("worker-3-size") < order.index("worker-3"), "the size goes with its VM, and deletes nothing itself"
     assert order.index("worker-3-membership") < order.index("worker-3-join") < order.index("worker-3-prepare") < order.index("worker-3")

@@ -65,7 +65,7 @@ def test_a_code_change_that_adds_a_tag_or_a_description_updates_only_the_sakura_
     result = preview(stack_runs["dev"], loaded, raw, secret_keys)
     _kept(result)
     sakura = {r.name for r in stack_runs["dev"].resources if r.type.startswith("contest-k8s:sakura:")
-              and r.type not in ("contest-k8s:sakura:SshKey", "contest-k8s:sakura:ServerSize")}  # a size has no tags
+              and r.type not in ("contest-k8s:sakura:SshKey", "contest-k8s:sakura:ServerSize", "contest-k8s:sakura:DiskEdit")}  # no tags
     assert result.names("update") == sakura and not result.names("replace")
 
 

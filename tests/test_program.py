@@ -48,7 +48,7 @@ def test_layers_switched_off_stop_after_the_vms(program, tmp_path):
         "edge": False, "apiLoadBalancer": False, "kubernetes": False}}))
     run = program("dev", path)
     assert {r.type.rsplit(":", 1)[-1] for r in run.resources} == {
-        "contest-k8s", "DayOneSettings", "RandomId", "ClusterMachines", "RouterSwitch", "Switch", "SshKey", "PacketFilter", "Disk", "Server",
+        "contest-k8s", "DayOneSettings", "RandomId", "ClusterMachines", "RouterSwitch", "Switch", "SshKey", "PacketFilter", "Disk", "DiskEdit", "Server",
         "ServerSize", "PrivateKey", "RandomPassword"}
     # With no layer to drain and gate them, sizes chain directly: one VM of a role at a time, never two at once.
     size_deps = {r.name: {run.by_urn(u).name for u in r.depends_on if run.by_urn(u).type.endswith("ServerSize")}

@@ -18,7 +18,8 @@ from cryptography.x509.oid import NameOID
 from components.sakura.archive import ArchiveType
 from components.sakura.client import AuthenticationError, ClientSettings, Credentials, SakuraApiError, WaitTimeout
 from components.sakura.disk import DiskType
-from components.sakura.provider import PREVIOUS_ID_TAG, MissingCredentials, OwnedElsewhere, ProviderConfig, SakuraResourceType
+from components.sakura.disk_edit import DiskEditType
+from components.sakura.provider import PREVIOUS_ID_TAG, Diff, MissingCredentials, OwnedElsewhere, ProviderConfig, SakuraResourceType
 from components.sakura.router_switch import RouterSwitchType
 from components.sakura.server import ServerType
 from components.sakura.server_size import ServerSizeType
@@ -64,9 +65,8 @@ def make_switch(fake, name="private-switch"):
 def make_server_inputs(fake, name="worker-1", cpu=4, memory=8):
     _, (switch_id, _) = make_switch(fake, f"{name}-switch")
     disks = kind(DiskType, fake)
-    boot_id, _ = disks.create(base(fake, f"{name}-boot", sizeGb=40, planId=4, connection="virtio", source={"osTag": "ubuntu-24.04-latest"},
-                                   edit=None))
-    data_id, _ = disks.create(base(fake, f"{name}-data", sizeGb=100, planId=4, connection="virtio", source={}, edit=None))
+    boot_id, _ = disks.create(base(fake, f"{name}-boot", sizeGb=40, planId=4, connection="virtio", source={"osTag": "ubuntu-24.04-latest"}))
+    data_id, _ = disks.create(base(fake, f"{name}-data", sizeGb=100, planId=4, connection="virtio", source={}))
     return base(fake, name, hostName=name, cpu=cpu, memoryGb=memory, interfaceDriver="virtio", nics=[switch_id],
                 diskIds=[boot_id, data_id])
 
@@ -165,43 +165,87 @@ EDIT = {"hostName": "cp-1", "sshKeyIds": ["113000000999"], "publicKeys": ["ssh-e
         "ipAddress": "192.0.2.7", "prefixLength": 27, "gateway": "192.0.2.1", "disablePasswordAuth": True}
 
 
-def test_disk_from_os_tag_with_disk_edit(fake):
+def boot_disk(fake, name="cp-1-boot") -> tuple[str, dict]:
+    return kind(DiskType, fake).create(base(fake, name, sizeGb=100, planId=4, connection="virtio", source={"osTag": "ubuntu-24.04-latest"}))
+
+
+def edit_inputs(disk_id: str, **extra) -> dict:
+    return {"zone": ZONE, "diskId": disk_id, "parameters": EDIT, "madeWithEdit": False, **extra}
+
+
+EDIT_BODY = {"HostName": "cp-1", "SSHKeys": [{"ID": 113000000999}, {"PublicKey": "ssh-ed25519 AAAAoperator"}],
+             "Password": "pw" * 8, "DisablePWAuth": True, "EnableDHCP": False, "ChangePartitionUUID": True,
+             "UserIPAddress": "192.0.2.7", "UserSubnet": {"DefaultRoute": "192.0.2.1", "NetworkMaskLen": 27}}
+
+
+def test_disk_from_os_tag_then_its_edit(fake):
+    """The copy is posted without disk edit; the edit is its own PUT once the copy is available."""
     provider = kind(DiskType, fake)
-    disk_id, outs = provider.create(base(fake, "cp-1-boot", sizeGb=100, planId=4, connection="virtio",
-                                         source={"osTag": "ubuntu-24.04-latest"}, edit=EDIT))
+    disk_id, outs = boot_disk(fake)
     disk = fake.objects(ZONE, "disk")[disk_id]
     archive = fake.objects(ZONE, "archive")[str(disk["SourceArchive"]["ID"])]
     assert "ubuntu-24.04-latest" in archive["Tags"] and outs["sourceArchiveId"] == str(archive["ID"])
-    assert disk["Availability"] == "available" and disk["SizeMB"] == 100 * 1024
-    assert disk["_edit"] == {"HostName": "cp-1", "SSHKeys": [{"ID": 113000000999}, {"PublicKey": "ssh-ed25519 AAAAoperator"}],
-                             "Password": "pw" * 8, "DisablePWAuth": True, "EnableDHCP": False, "ChangePartitionUUID": True,
-                             "UserIPAddress": "192.0.2.7", "UserSubnet": {"DefaultRoute": "192.0.2.1", "NetworkMaskLen": 27}}
+    assert disk["Availability"] == "available" and disk["SizeMB"] == 100 * 1024 and disk["_edit"] is None
+    edit_id, edit_outs = kind(DiskEditType, fake).create(edit_inputs(disk_id))
+    assert disk["_edit"] == EDIT_BODY and disk["Availability"] == "available"
+    assert (edit_id, edit_outs["applied"]) == (f"{disk_id}-edit", True)
+    assert [p for m, p in fake.log if m == "PUT"] == [f"disk/{disk_id}/config"]
     for key in ("sizeGb", "source"):
         assert provider.diff(outs, {**outs, key: "changed"}).replaces == (key,)
     assert provider.diff(outs, {**outs, "tags": ["x"]}).replaces == ()
     provider.update(disk_id, outs, {**outs, "name": "cp-1-root"})
     assert fake.objects(ZONE, "disk")[disk_id]["Name"] == "cp-1-root"
+    assert kind(DiskEditType, fake).read(edit_id, edit_outs) == edit_outs
     provider.delete(disk_id, outs)
     provider.delete(disk_id, outs)
     assert fake.count("disk") == 0
+    assert kind(DiskEditType, fake).read(edit_id, edit_outs) is None
 
 
 def test_disk_edit_is_create_only(fake):
-    """Adding an operator key (or any disk-edit change) never replaces a disk: disk edit applies only at creation."""
-    provider = kind(DiskType, fake)
-    disk_id, outs = provider.create(base(fake, "cp-1-boot", sizeGb=100, planId=4, connection="virtio",
-                                         source={"osTag": "ubuntu-24.04-latest"}, edit=EDIT))
-    more_keys = {**outs, "edit": {**EDIT, "publicKeys": EDIT["publicKeys"] + ["ssh-ed25519 AAAAsecond"]}, "tags": outs["tags"] + ["x=y"]}
-    diff = provider.diff(outs, more_keys)
-    assert diff.replaces == () and diff.updates == ("tags",)
-    updated = provider.update(disk_id, outs, more_keys)
-    assert updated["edit"] == EDIT, "the state keeps the parameters the disk was made with"
-    assert fake.calls("POST") == 1 and fake.count("disk") == 1
+    """Adding an operator key (or any disk-edit change) never edits or replaces a disk again; a new disk gets its own edit."""
+    disk_id, _ = boot_disk(fake)
+    edits = kind(DiskEditType, fake)
+    _, outs = edits.create(edit_inputs(disk_id))
+    more_keys = {**outs, "parameters": {**EDIT, "publicKeys": EDIT["publicKeys"] + ["ssh-ed25519 AAAAsecond"]}}
+    assert edits.diff(outs, more_keys) == Diff()
+    assert edits.diff(outs, {**outs, "diskId": "113000000777"}).replaces == ("diskId",)
+    assert fake.calls("PUT") == 1
+
+
+def test_a_disk_edited_at_creation_keeps_its_state_and_is_not_edited_again(fake):
+    """Disks made before DiskEdit existed carry `edit` in their state: the new inputs (without it) change nothing,
+    and their DiskEdit records that without a request."""
+    disk_id, outs = boot_disk(fake)
+    legacy = {**outs, "edit": EDIT}
+    disks = kind(DiskType, fake)
+    assert disks.diff(legacy, outs) == Diff()
+    assert disks.update(disk_id, legacy, {**outs, "tags": outs["tags"] + ["x=y"]})["edit"] == EDIT
+    puts = fake.calls("PUT")
+    _, edit_outs = kind(DiskEditType, fake).create(edit_inputs(disk_id, madeWithEdit=True))
+    assert edit_outs["applied"] is False and fake.calls("PUT") == puts and fake.objects(ZONE, "disk")[disk_id]["_edit"] is None
+
+
+def test_disk_edit_never_edits_a_disk_in_use_by_a_vm(fake):
+    """A VM is made only after its disk's edit: a disk in use was edited by a run whose state was lost."""
+    inputs = make_server_inputs(fake)
+    kind(ServerType, fake).create(inputs)
+    puts = fake.calls("PUT")
+    _, outs = kind(DiskEditType, fake).create(edit_inputs(inputs["diskIds"][0]))
+    assert outs["applied"] is False and fake.calls("PUT") == puts
+
+
+def test_disk_edit_whose_answer_is_lost_is_sent_again_once_the_disk_is_available(fake):
+    disk_id, _ = boot_disk(fake)
+    fake.faults.after_effect["PUT disk/*/config"] = ["timeout"]
+    _, outs = kind(DiskEditType, fake).create(edit_inputs(disk_id))
+    assert outs["applied"] is True and fake.objects(ZONE, "disk")[disk_id]["_edit"] == EDIT_BODY
+    assert [p for m, p in fake.log if m == "PUT"] == [f"disk/{disk_id}/config"] * 2
 
 
 def test_unknown_os_tag_is_a_clear_error(fake):
     with pytest.raises(SakuraApiError, match="no public archive tagged 'ubuntu-99.04-latest' in zone is1b"):
-        kind(DiskType, fake).create(base(fake, "x-boot", sizeGb=20, source={"osTag": "ubuntu-99.04-latest"}, edit=None))
+        kind(DiskType, fake).create(base(fake, "x-boot", sizeGb=20, source={"osTag": "ubuntu-99.04-latest"}))
     assert fake.count("disk") == 0
 
 
@@ -209,7 +253,7 @@ def test_failed_disk_fails_fast_and_leaves_no_orphan(fake):
     fake.faults.disk_copy_fails = True
     start = time.monotonic()
     with pytest.raises(SakuraApiError) as caught:
-        kind(DiskType, fake).create(base(fake, "worker-1-boot", sizeGb=250, source={"osTag": "ubuntu-24.04-latest"}, edit=None))
+        kind(DiskType, fake).create(base(fake, "worker-1-boot", sizeGb=250, source={"osTag": "ubuntu-24.04-latest"}))
     elapsed = time.monotonic() - start
     assert caught.value.error_code == "failed_state" and "worker-1-boot is in state 'failed'" in str(caught.value)
     assert elapsed < 1.0, f"took {elapsed:.2f}s: a failed disk must not wait for the poll timeout ({FAST.poll_timeout}s)"
@@ -333,7 +377,7 @@ def test_server_disk_swap_and_delete(fake):
     provider = kind(ServerType, fake)
     inputs = make_server_inputs(fake)
     server_id, outs = provider.create(inputs)
-    spare_id, _ = kind(DiskType, fake).create(base(fake, "spare", sizeGb=100, source={}, edit=None))
+    spare_id, _ = kind(DiskType, fake).create(base(fake, "spare", sizeGb=100, source={}))
     swapped = {**outs, "diskIds": [inputs["diskIds"][0], spare_id]}
     assert provider.diff(outs, swapped).replaces == ()
     provider.update(server_id, outs, swapped)
@@ -409,7 +453,7 @@ def test_409_still_creating_after_post_adopts_instead_of_duplicating(fake):
 
 def test_post_that_times_out_after_taking_effect_is_adopted(fake):
     fake.faults.after_effect["POST disk"] = ["timeout"]
-    disk_id, _ = kind(DiskType, fake).create(base(fake, "worker-1-data", sizeGb=250, source={}, edit=None))
+    disk_id, _ = kind(DiskType, fake).create(base(fake, "worker-1-data", sizeGb=250, source={}))
     assert fake.count("disk") == 1 and disk_id in fake.objects(ZONE, "disk")
 
 
@@ -423,7 +467,7 @@ def test_next_run_adopts_what_a_failed_run_left_behind(fake, resource):
     elif resource == "switch":
         cls, inputs = SwitchType, base(fake, "private-switch")
     else:
-        cls, inputs = DiskType, base(fake, "d", sizeGb=20, source={}, edit=None)
+        cls, inputs = DiskType, base(fake, "d", sizeGb=20, source={})
     fake.faults.after_effect[f"POST {resource}"] = ["timeout"]
     fake.faults.timeout_sleep = 0.6
     tags = kind(cls, fake).tags_for(inputs)
@@ -439,8 +483,8 @@ def test_next_run_adopts_what_a_failed_run_left_behind(fake, resource):
 
 def test_replacement_does_not_adopt_its_predecessor(fake):
     disks = kind(DiskType, fake)
-    old_id, _ = disks.create(base(fake, "worker-1-data", sizeGb=100, source={}, edit=None))
-    new_id, _ = disks.create(base(fake, "worker-1-data", sizeGb=250, source={}, edit=None))
+    old_id, _ = disks.create(base(fake, "worker-1-data", sizeGb=100, source={}))
+    new_id, _ = disks.create(base(fake, "worker-1-data", sizeGb=250, source={}))
     assert old_id != new_id and fake.count("disk") == 2
 
 
@@ -591,7 +635,7 @@ def test_a_new_boot_disk_is_attached_first(fake):
     provider = kind(ServerType, fake)
     inputs = make_server_inputs(fake)
     server_id, outs = provider.create(inputs)
-    new_boot, _ = kind(DiskType, fake).create(base(fake, "worker-1-boot-2", sizeGb=40, source={"osTag": "ubuntu-24.04-latest"}, edit=None))
+    new_boot, _ = kind(DiskType, fake).create(base(fake, "worker-1-boot-2", sizeGb=40, source={"osTag": "ubuntu-24.04-latest"}))
     swapped = {**outs, "diskIds": [new_boot, inputs["diskIds"][1]]}
     provider.update(server_id, outs, swapped)
     assert [str(d["ID"]) for d in fake.objects(ZONE, "server")[server_id]["Disks"]] == swapped["diskIds"]

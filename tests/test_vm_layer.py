@@ -32,6 +32,8 @@ def test_vm_layer_counts_sizes_nics_tags_and_protection(stack_runs, stack):
     assert sorted(disks) == sorted([f"{n}-boot" for n in servers] + [f"worker-{i}-data" for i in (1, 2, 3)])
     assert len(sakura(run, "Switch")) == 1 and len(sakura(run, "RouterSwitch")) == 1 and len(sakura(run, "SshKey")) == 1
     assert not sakura(run, "Archive") and not sakura(run, "SeedIso"), "the frr router needs no image of its own"
+    edits = sakura(run, "DiskEdit")
+    assert sorted(edits) == sorted(f"{n}-boot-edit" for n in servers)
     filters = sakura(run, "PacketFilter")
     assert sorted(filters) == ["api-lb-filter", "control-plane-filter", "router-filter"]
     filter_ids = {role: fake_sakura_id(stack, SAKURA + "PacketFilter", f"{role}-filter") for role in ("router", "api-lb", "control-plane")}
@@ -59,15 +61,20 @@ def test_vm_layer_counts_sizes_nics_tags_and_protection(stack_runs, stack):
         for resource in [server, boot]:
             assert {"contest-k8s", f"stack={stack}", f"node={name}", role_tag, owner} <= set(resource.inputs["tags"])
         assert server.inputs["name"] == f"{stack}-{name}" and server.inputs["zone"] == "is1b"
-        assert boot.inputs["edit"]["hostName"] == name and boot.inputs["edit"]["disablePasswordAuth"] is True
-        assert "edit.password" in boot.secret_inputs and len(boot.inputs["edit"]["password"]) == 32
+        edit = edits[f"{name}-boot-edit"]
+        assert edit.inputs["diskId"] == disk_ids[0] and edit.inputs["madeWithEdit"] is False
+        assert edit.inputs["parameters"]["hostName"] == name and edit.inputs["parameters"]["disablePasswordAuth"] is True
+        assert "parameters.password" in edit.secret_inputs and len(edit.inputs["parameters"]["password"]) == 32
+        assert edit.urn in server.depends_on, f"{name} boots only from its edited disk"
+        assert "edit" not in boot.inputs, "the copy carries no disk edit"
+        assert run.named("router-switch").urn not in boot.depends_on, "a disk's copy does not wait for the router's block"
         assert server.parent.endswith("ClusterMachines::machines")
 
     protected = {r.name for r in run.resources if r.protect}
     stateful = set(disks) | {"router-switch"} | {"rook-ceph", "rook-ceph-cluster"}  # the Ceph releases (add-ons layer) hold data too
     assert protected == (stateful if stack == "prd" else set())
     assert disks["worker-1-boot"].inputs["source"] == {"osTag": "ubuntu-24.04-latest"}
-    assert disks["cp-2-boot"].inputs["edit"]["ipAddress"] is not None
+    assert edits["cp-2-boot-edit"].inputs["parameters"]["ipAddress"] is not None
 
 
 def test_the_vyos_router_boots_from_its_image_and_a_cloud_init_seed(vyos_runs):
@@ -75,7 +82,7 @@ def test_the_vyos_router_boots_from_its_image_and_a_cloud_init_seed(vyos_runs):
     run = vyos_runs["prd"]
     boot, server = run.named("router-boot", "sakura:Disk"), run.named("router", "sakura:Server")
     seed = run.named("router-seed", "sakura:SeedIso")
-    assert "edit" not in boot.inputs or boot.inputs["edit"] is None
+    assert "edit" not in boot.inputs and not [r for r in run.resources if r.name == "router-boot-edit"]
     assert boot.inputs["source"] == {"archiveId": fake_sakura_id("prd", SAKURA + "Archive", "router-image")}
     assert server.inputs["cdromId"] == fake_sakura_id("prd", SAKURA + "SeedIso", "router-seed")
     assert set(seed.inputs["files"]) == {"user-data", "meta-data"} and seed.inputs["files"]["user-data"].startswith("#cloud-config\n")
@@ -87,7 +94,10 @@ def test_node_resources_depend_only_on_what_they_use(stack_runs):
     run = stack_runs["dev"]
     for worker in ("worker-1", "worker-2"):
         server = run.named(worker, "sakura:Server")
-        assert {run.by_urn(u).name for u in server.depends_on} == {f"{worker}-boot", f"{worker}-data", "private-switch", "state-owner"}
+        assert {run.by_urn(u).name for u in server.depends_on} == {f"{worker}-boot", f"{worker}-boot-edit", f"{worker}-data",
+                                                                   "private-switch", "state-owner"}
+        boot = run.named(f"{worker}-boot", "sakura:Disk")
+        assert {run.by_urn(u).name for u in boot.depends_on} == {"state-owner"}, "the copy starts with the stack"
 
 
 def test_every_vm_is_created_at_once_and_sized_by_its_own_resource(stack_runs):
@@ -125,6 +135,8 @@ def _create_vm_layer(run: ProgramRun, fake: FakeSakura, image) -> dict[str, dict
         if kind == "Archive":
             inputs["file"] = str(image)
         _, outs = types[r.type].create(inputs)
+        if kind == "DiskEdit":
+            continue
         real[fake_sakura_id(run.stack, r.type, r.name)] = outs["sakuraId"]
         if kind == "RouterSwitch":
             real[fake_sakura_id(run.stack, r.type, r.name, "switch")] = outs["switchId"]
@@ -148,6 +160,9 @@ def test_one_full_vm_layer_create_against_the_fake_api(stack_runs, monkeypatch, 
         router = next(s for s in servers.values() if s["Name"] == "prd-router")
         router_switch = fake.objects("is1b", "internet")[created["router-switch"]["sakuraId"]]["Switch"]["ID"]
         assert [n["Switch"]["ID"] for n in router["Interfaces"]] == [router_switch, int(created["private-switch"]["sakuraId"])]
+        first_boots = {s["Name"]: s["_first_boot"] for s in servers.values()}
+        assert all(disks[0]["edited"] and all(d["Availability"] == "available" for d in disks) for disks in first_boots.values()), \
+            "every VM first boots from its edited boot disk"
         by_method = Counter(m for m, _ in fake.log)
         by_resource = Counter(p.split("/")[0] for _, p in fake.log)
         calls = len(fake.log)

@@ -1,13 +1,13 @@
-"""An SSD from a public archive (by OS tag), an archive ID, or blank, with disk edit at creation.
+"""An SSD from a public archive (by OS tag), an archive ID, or blank.
 
-Disk edit (ディスクの修正) applies only when a disk is made from an archive: its parameters are
-create-only. A later change of them (an operator key added to the stack file) never replaces the
-disk; operator keys are kept up to date on the running node by a command instead.
+The copy starts as soon as the stack starts: it needs nothing of the rest. Disk edit is its own
+resource (disk_edit.py), applied after the copy, once the address it writes is known. Disks made
+before that resource existed were edited at creation and keep those parameters in their state
+(`edit`, create-only: never sent again, and a DiskEdit reads from it that the disk is edited).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Optional
 
 import pulumi
@@ -21,7 +21,7 @@ class DiskType(SakuraResourceType):
     token = f"{PACKAGE}:sakura:Disk"
     resource, envelope, list_key = "disk", "Disk", "Disks"
     replace_keys = ("zone", "sizeGb", "planId", "connection", "source")
-    create_only_keys = ("edit",)
+    create_only_keys = ("edit",)  # only in the state of disks edited at creation (see above)
     computed_keys = ("sakuraId", "sourceArchiveId")
 
     def _archive_id(self, c: SakuraClient, source: dict) -> Optional[str]:
@@ -34,21 +34,6 @@ class DiskType(SakuraResourceType):
             return str(found[0]["ID"])
         return None
 
-    @staticmethod
-    def edit_body(edit: dict) -> dict:
-        body: dict[str, Any] = {
-            "HostName": edit["hostName"],
-            "SSHKeys": [{"ID": int(k)} for k in edit.get("sshKeyIds") or []] + [{"PublicKey": k} for k in edit.get("publicKeys") or []],
-            "Password": edit["password"],
-            "DisablePWAuth": bool(edit.get("disablePasswordAuth", True)),
-            "EnableDHCP": False,
-            "ChangePartitionUUID": True,
-        }
-        if edit.get("ipAddress"):
-            body["UserIPAddress"] = edit["ipAddress"]
-            body["UserSubnet"] = {"DefaultRoute": edit.get("gateway") or "", "NetworkMaskLen": int(edit["prefixLength"])}
-        return body
-
     def create(self, news: dict) -> tuple[str, dict]:
         c = self.client(news)
         tags = self.tags_for(news)
@@ -60,10 +45,7 @@ class DiskType(SakuraResourceType):
                                     "SizeMB": int(news["sizeGb"]) * 1024, "Connection": news.get("connection", "virtio")}
             if archive_id:
                 disk["SourceArchive"] = {"ID": int(archive_id)}
-            body: dict[str, Any] = {"Disk": disk, "BootAtAvailable": False}
-            if news.get("edit"):
-                body["Config"] = self.edit_body(news["edit"])
-            return c.post("disk", body)
+            return c.post("disk", {"Disk": disk, "BootAtAvailable": False})
 
         disk = self.adopt_or_create(c, tags, post)
         disk_id = str(disk["ID"])
@@ -91,32 +73,13 @@ class DiskType(SakuraResourceType):
         c.delete_if_exists(f"disk/{disk_id}")
 
 
-@dataclass(frozen=True)
-class DiskEdit:
-    """Disk edit applied when the disk is created: host name, keys, the login user's password (for
-    sudo only: SSH password login is disabled), the first NIC's address."""
-
-    host_name: str
-    ssh_key_ids: tuple[pulumi.Input[str], ...]
-    password: pulumi.Input[str]
-    public_keys: tuple[str, ...] = ()
-    ip_address: Optional[pulumi.Input[str]] = None
-    prefix_length: Optional[pulumi.Input[int]] = None
-    gateway: Optional[pulumi.Input[str]] = None
-
-    def inputs(self) -> dict:
-        return {"hostName": self.host_name, "sshKeyIds": list(self.ssh_key_ids), "password": self.password,
-                "publicKeys": list(self.public_keys), "ipAddress": self.ip_address,
-                "prefixLength": self.prefix_length, "gateway": self.gateway, "disablePasswordAuth": True}
-
-
 class Disk(pulumi.CustomResource):
     sakuraId: pulumi.Output[str]
     sourceArchiveId: pulumi.Output[str]
+    edit: pulumi.Output[Optional[dict]]  # set only for a disk edited at creation (see above)
 
     def __init__(self, resource_name: str, common: Common, sakura_name: str, size_gb: int, source: dict,
-                 edit: Optional[DiskEdit], opts: Optional[pulumi.ResourceOptions] = None):
+                 opts: Optional[pulumi.ResourceOptions] = None):
         props = {**common.inputs(sakura_name, "managed by contest-k8s"), "sizeGb": size_gb, "planId": catalog.SSD_PLAN_ID,
-                 "connection": "virtio", "source": source, "edit": edit.inputs() if edit else None,
-                 "sakuraId": None, "sourceArchiveId": None}
+                 "connection": "virtio", "source": source, "sakuraId": None, "sourceArchiveId": None, "edit": None}
         super().__init__(DiskType.token, resource_name, props, common.options(opts))
