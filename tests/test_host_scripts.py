@@ -768,7 +768,7 @@ def test_operator_keys_follow_the_stack_file(tmp_path):
 
 def test_adding_an_operator_key_changes_one_command_per_vm_and_no_disk(stack_runs, tmp_path):
     """Disk edit is create-only: the new key is written by the keys command, an in-place update."""
-    from components.sakura.disk import DiskType
+    from components.sakura.disk_edit import DiskEditType
     before = stack_runs["prd"]
     operator = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJpH4aQvSnVuvbT6Jvn2XzvsQvKu1kQxVbV9x+BvGSUr alice@venue"
     after = run_stack("prd", write_stack(tmp_path, "prd", lambda c: c.update({PROJECT + ":ssh": {"authorizedKeys": [operator]}})))
@@ -776,10 +776,11 @@ def test_adding_an_operator_key_changes_one_command_per_vm_and_no_disk(stack_run
     changed = sorted(r.name for r in after.resources if r.urn in old and old[r.urn].inputs != r.inputs)
     commands = [n for n in changed if n.endswith("-ssh-keys")]
     assert commands == sorted(f"{n}-ssh-keys" for n in ("router", "lb-1", "lb-2", "cp-1", "cp-2", "cp-3", "worker-1", "worker-2", "worker-3"))
-    disks = DiskType(None)
+    edits = DiskEditType(None)
+    assert sorted(set(changed) - set(commands)) == [c.replace("-ssh-keys", "-boot-edit") for c in commands]
     for name in set(changed) - set(commands):
-        assert name.endswith("-boot"), name
-        assert not disks.diff(old[after.named(name, "sakura:Disk").urn].inputs, after.named(name, "sakura:Disk").inputs).changed, name
+        edit = after.named(name, "sakura:DiskEdit")
+        assert not edits.diff(old[edit.urn].inputs, edit.inputs).changed, name
     for name in commands:
         command = after.named(name, "Command")
         assert command.inputs["triggers"] == old[command.urn].inputs["triggers"], "an update of the command, not a replacement"
