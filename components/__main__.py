@@ -13,8 +13,10 @@ cluster. A SOURCE is `pulumi stack output --json` saved to a file, or an offline
 `python -m components diagram STACK [--format svg|png] [--config FILE] [--out FILE]` draws the
 stack's topology alone, the same picture as the render's STACK/topology.svg (needs Graphviz's dot).
 
-`python -m components critical-path STACK [--config FILE]` prints the dependency chain that bounds a
-fresh `pulumi up` of the stack, with each step's estimated duration (components/durations.py).
+`python -m components critical-path STACK [--config FILE] [--measured EVENTS]` prints the dependency
+chain that bounds a fresh `pulumi up` of the stack, with each step's estimated duration
+(components/durations.py), or its measured one from EVENTS, the output of `pulumi up --json` when the
+stack was new.
 """
 
 from __future__ import annotations
@@ -47,20 +49,29 @@ def main(argv: list[str] | None = None) -> int:
     critical = commands.add_parser("critical-path", help="the chain of steps that bounds a fresh `pulumi up`")
     critical.add_argument("stack")
     critical.add_argument("--config", type=Path, help="stack file (default: Pulumi.STACK.yaml)")
+    critical.add_argument("--measured", type=Path, metavar="EVENTS",
+                          help="the output of `pulumi up --json` of this stack when it was new: measured durations replace the estimates")
     args = parser.parse_args(argv)
 
     if args.command == "critical-path":
-        from .critical_path import critical_path, report
+        from .critical_path import EventLogError, critical_path, measured_seconds, report
         from .offline import DNS_LABEL, OutputError, load_stack, run_program
 
         try:
             if not DNS_LABEL.fullmatch(args.stack):
                 raise OutputError("STACK", args.stack, "a stack name that is a DNS label (lower-case letters, digits, '-'), like prd")
+            measured = None
+            if args.measured:
+                try:
+                    with args.measured.open(encoding="utf-8") as events:
+                        measured = measured_seconds(events, str(args.measured))
+                except (OSError, UnicodeDecodeError) as e:
+                    raise EventLogError(f"--measured {args.measured}: {e}") from None
             run = run_program(*load_stack(args.stack, args.config))
-        except (ConfigError, PlanError, OutputError) as e:
+        except (ConfigError, PlanError, OutputError, EventLogError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        print(report(args.stack, critical_path(run)), end="")
+        print(report(args.stack, critical_path(run, measured), str(args.measured) if args.measured else None), end="")
         return 0
 
     if args.command == "diagram":

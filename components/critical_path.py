@@ -6,12 +6,18 @@ and node work). The engine starts a resource as soon as everything it depends on
 earliest finish of each resource is the latest finish of its dependencies plus its own duration, and
 the resource that finishes last, followed back through the dependency that held it, is the critical
 path. A reviewer sees what a change does to the bring-up time.
+
+Once a stack has been brought up for real, the engine's own record of that `pulumi up --json` gives
+each step's measured duration (`measured_seconds`); those replace the estimates step by step, and the
+report marks which ones were measured.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from graphlib import TopologicalSorter
+from typing import Iterable, Mapping, Optional
 
 from . import durations
 from .offline import ProgramRun, Registration
@@ -46,19 +52,72 @@ def step_seconds(r: Registration) -> float:
 
 
 @dataclass(frozen=True)
+class Span:
+    """One resource's step in an update, from the engine's events."""
+
+    type: str
+    op: str
+    start: float
+    end: float
+
+
+def spans(events: Iterable[tuple[float, dict]]) -> dict[str, Span]:
+    """Resource name -> its span, for every resource an update created, updated or replaced, from the
+    engine's events (`pulumi up --json`, one JSON object per line) each with the moment it happened."""
+    starts: dict[str, tuple[float, dict]] = {}
+    ends: dict[str, float] = {}
+    for stamp, event in events:
+        pre, outputs = event.get("resourcePreEvent"), event.get("resOutputsEvent")
+        if pre and not pre.get("planning") and pre["metadata"].get("op") != "same":  # `planning`: the preview before an up
+            starts[pre["metadata"]["urn"]] = (stamp, pre["metadata"])
+        elif outputs and not outputs.get("planning"):
+            ends[outputs["metadata"]["urn"]] = stamp
+    return {urn.rsplit("::", 1)[-1]: Span(meta.get("type", ""), meta["op"], start, ends.get(urn, start))
+            for urn, (start, meta) in starts.items() if not meta.get("type", "").startswith(("pulumi:pulumi:Stack", "pulumi:providers:"))}
+
+
+class EventLogError(ValueError):
+    pass
+
+
+def measured_seconds(lines: Iterable[str], source: str) -> dict[tuple[str, str], float]:
+    """(type, name) -> seconds its create took, from the output of `pulumi up --json` of a new stack. The
+    events carry whole seconds, which is what a step of minutes needs."""
+    events = []
+    for number, line in enumerate(lines, 1):
+        if line.lstrip().startswith("{"):
+            try:
+                event = json.loads(line)
+            except ValueError as e:
+                raise EventLogError(f"{source}, line {number}: not a JSON engine event ({e})") from None
+            events.append((float(event.get("timestamp", 0)), event))
+    created = {(span.type, name): span.end - span.start for name, span in spans(events).items() if span.op == "create"}
+    if not created:
+        raise EventLogError(f"{source}: no resource was created; expected the output of `pulumi up --json` of a new stack")
+    return created
+
+
+@dataclass(frozen=True)
 class Step:
     name: str
     type: str
     start: float
     seconds: float
+    measured: bool = False
 
     @property
     def end(self) -> float:
         return self.start + self.seconds
 
 
-def critical_path(run: ProgramRun) -> list[Step]:
-    """The chain of steps, first to last, that ends with the last resource to finish."""
+def critical_path(run: ProgramRun, measured: Optional[Mapping[tuple[str, str], float]] = None) -> list[Step]:
+    """The chain of steps, first to last, that ends with the last resource to finish; a step's measured
+    duration, where `measured` has one, instead of its estimate."""
+    measured = measured or {}
+
+    def seconds_of(r: Registration) -> float:
+        return measured.get((r.type, r.name), step_seconds(r))
+
     by_urn = {r.urn: r for r in run.resources}
     deps = {urn: [d for d in r.depends_on if d in by_urn] for urn, r in by_urn.items()}
     finish: dict[str, float] = {}
@@ -66,14 +125,14 @@ def critical_path(run: ProgramRun) -> list[Step]:
     for urn in TopologicalSorter(deps).static_order():
         before = max(deps[urn], key=lambda d: finish[d], default=None)
         start = finish[before] if before else 0.0
-        finish[urn] = start + step_seconds(by_urn[urn])
+        finish[urn] = start + seconds_of(by_urn[urn])
         held_by[urn] = before
     chain = []
     urn = max(finish, key=lambda u: (finish[u], u)) if finish else None
     while urn is not None:
         r = by_urn[urn]
-        seconds = step_seconds(r)
-        chain.append(Step(r.name, r.type, finish[urn] - seconds, seconds))
+        seconds = seconds_of(r)
+        chain.append(Step(r.name, r.type, finish[urn] - seconds, seconds, (r.type, r.name) in measured))
         urn = held_by[urn]
     return [step for step in reversed(chain) if step.seconds > 0]
 
@@ -82,9 +141,10 @@ def _clock(seconds: float) -> str:
     return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
 
 
-def report(stack: str, chain: list[Step]) -> str:
+def report(stack: str, chain: list[Step], measured_from: Optional[str] = None) -> str:
     total = chain[-1].end if chain else 0.0
-    lines = [f"critical path of {stack}: {_clock(total)} (min:s) projected for a fresh `pulumi up` "
-             "(durations: components/durations.py)", "  start   takes  resource"]
-    lines += [f"  {_clock(s.start):>5}  {_clock(s.seconds):>5}  {s.name} ({s.type})" for s in chain]
+    source = f"measured in {measured_from} where marked *, else components/durations.py" if measured_from else "components/durations.py"
+    lines = [f"critical path of {stack}: {_clock(total)} (min:s) projected for a fresh `pulumi up` (durations: {source})",
+             "  start   takes  resource"]
+    lines += [f"  {_clock(s.start):>5} {'*' if s.measured else ' '}{_clock(s.seconds):>5}  {s.name} ({s.type})" for s in chain]
     return "\n".join(lines) + "\n"

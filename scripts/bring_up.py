@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from components.critical_path import critical_path  # noqa: E402
+from components.critical_path import critical_path, spans  # noqa: E402
 from components.critical_path import report as critical_report  # noqa: E402
 from components.offline import load_stack, run_program  # noqa: E402
 from tests.engine_project import engine_for, on_fake, program_project  # noqa: E402
@@ -49,20 +49,6 @@ def engine_events(engine, stack: str, parallel: int) -> list[tuple[float, dict]]
     return events
 
 
-def timeline(events: list[tuple[float, dict]]) -> dict[str, tuple[float, float, str]]:
-    """Resource name -> (start, end, type) in seconds, from the engine's events."""
-    starts, ends, types = {}, {}, {}
-    for stamp, event in events:
-        if "resourcePreEvent" in event:
-            meta = event["resourcePreEvent"]["metadata"]
-            if meta.get("op") != "same":
-                starts[meta["urn"]], types[meta["urn"]] = stamp, meta.get("type", "")
-        elif "resOutputsEvent" in event:
-            ends[event["resOutputsEvent"]["metadata"]["urn"]] = stamp
-    return {urn.rsplit("::", 1)[-1]: (starts[urn], ends.get(urn, starts[urn]), types[urn])
-            for urn in starts if not types[urn].startswith(("pulumi:pulumi:Stack", "pulumi:providers:"))}
-
-
 def engine_binary() -> Path:
     from tests.engine import BIN
     return BIN / "pulumi"
@@ -81,7 +67,7 @@ def main() -> int:
                             SAKURACLOUD_ACCESS_TOKEN=fake.token, SAKURACLOUD_ACCESS_TOKEN_SECRET=fake.secret)
         engine.stack_init(args.stack)
         events = engine_events(engine, args.stack, args.parallel)
-        steps = timeline(events)
+        steps = {name: (s.start, s.end, s.type) for name, s in spans(events).items()}
         calls = len(fake.log)
         loaded, raw, secret_keys = load_stack(args.stack, project / f"Pulumi.{args.stack}.yaml")
     print(f"{args.stack}: VM layer up with the real engine (--parallel {args.parallel}), the fake API at 1/{args.scale:g} of the "

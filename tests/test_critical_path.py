@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from components import durations
 from components.__main__ import main
-from components.critical_path import critical_path, step_seconds
+from components.critical_path import EventLogError, critical_path, measured_seconds, report, step_seconds
 from components.offline import ProgramRun, Registration
 
 
@@ -43,3 +47,46 @@ def test_the_command_prints_the_path_and_refuses_a_bad_stack(capsys):
     assert out.startswith("critical path of dev: ") and "router-switch (contest-k8s:sakura:RouterSwitch)" in out
     assert main(["critical-path", "../dev"]) == 2
     assert "STACK" in capsys.readouterr().err
+
+
+def _events(*spans: tuple[str, str, str, int, int]) -> list[str]:
+    """`pulumi up --json` lines: for each (name, type, op, start, end) its pre-event and its outputs event."""
+    lines = ['{"sequence": 0, "timestamp": 0, "preludeEvent": {"config": {}}}']
+    for name, type_, op, start, end in spans:
+        urn = f"urn:pulumi:prd::contest-k8s::contest-k8s:index:ClusterMachines${type_}::{name}"
+        lines.append(json.dumps({"timestamp": start, "resourcePreEvent": {"metadata": {"op": op, "urn": urn, "type": type_}}}))
+        lines.append(json.dumps({"timestamp": end, "resOutputsEvent": {"metadata": {"op": op, "urn": urn, "type": type_}}}))
+    planned = {"metadata": {"op": "create", "urn": "urn:pulumi:prd::contest-k8s::contest-k8s:sakura:Server::vm",
+                            "type": "contest-k8s:sakura:Server"}, "planning": True}
+    preview = [json.dumps({"timestamp": 999, "resourcePreEvent": planned}), json.dumps({"timestamp": 999, "resOutputsEvent": planned})]
+    return lines + preview + ['not an event: a line of text the CLI printed']
+
+
+def test_measured_durations_replace_the_estimates_and_are_marked():
+    run = ProgramRun(stack="t", resources=[
+        _reg("router", "contest-k8s:sakura:RouterSwitch"),
+        _reg("boot", "contest-k8s:sakura:Disk", sizeGb=100, source={"osTag": "ubuntu"}),
+        _reg("vm", "contest-k8s:sakura:Server", ["router", "boot"]),
+    ])
+    measured = measured_seconds(_events(("router", "contest-k8s:sakura:RouterSwitch", "create", 100, 160),
+                                        ("vm", "contest-k8s:sakura:Server", "create", 300, 345),
+                                        ("boot", "contest-k8s:sakura:Disk", "same", 100, 100)), "up.json")
+    assert measured == {("contest-k8s:sakura:RouterSwitch", "router"): 60, ("contest-k8s:sakura:Server", "vm"): 45}
+    chain = critical_path(run, measured)
+    assert [(s.name, s.seconds, s.measured) for s in chain] == [("boot", durations.disk_seconds(100, True), False), ("vm", 45, True)], \
+        "a router measured at 1:00 leaves the path to the boot disk's estimate"
+    text = report("t", chain, "up.json")
+    assert "measured in up.json where marked *" in text and " * 0:45  vm (" in text and "   1:55  boot (" in text
+    assert [s.name for s in critical_path(run)] == ["router", "vm"], "without measurements the router's estimate binds"
+
+
+def test_an_event_log_that_is_not_one_is_refused_naming_the_file(tmp_path, capsys):
+    with pytest.raises(EventLogError, match=r"up.json, line 2: not a JSON engine event"):
+        measured_seconds(["{}", "{not json"], "up.json")
+    with pytest.raises(EventLogError, match="no resource was created"):
+        measured_seconds(_events(("vm", "contest-k8s:sakura:Server", "update", 0, 5)), "up.json")
+    assert main(["critical-path", "dev", "--measured", str(tmp_path / "missing.json")]) == 2
+    assert "missing.json" in capsys.readouterr().err
+    (tmp_path / "preview.json").write_text('{"steps": []}\n')
+    assert main(["critical-path", "dev", "--measured", str(tmp_path / "preview.json")]) == 2
+    assert "no resource was created" in capsys.readouterr().err

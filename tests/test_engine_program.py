@@ -9,10 +9,14 @@ provider plugin is started by the engine from Pulumi.yaml's `plugins.providers`,
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from components.critical_path import critical_path, measured_seconds
+from components.offline import load_stack, run_program
 from tests.engine import SECRET_SIG
 from tests.engine_project import K, engine_for, on_fake, program_project, write_config
 
@@ -159,6 +163,33 @@ def test_a_stack_whose_disks_were_edited_at_creation_gets_edit_records_and_nothi
         assert all(r["inputs"]["madeWithEdit"] for r in records), "each read from its disk's state that it was edited"
         engine.run("preview", "--expect-no-changes", stack="dev", label="preview (no changes)")
     print(f"\n[measured] upgrade over disks edited at creation: {engine.report()}")
+
+
+def test_the_critical_path_takes_its_durations_from_a_real_up(tmp_path):
+    """`critical-path --measured` reads the real CLI's `pulumi up --json` of a new stack: each Sakura step's
+    measured duration replaces its estimate, and the projected VM layer is the one the up took."""
+    with FakeSakura(copy_seconds=2.0, power_seconds=1.0) as fake:
+        project = program_project(tmp_path / "project", "dev", on_fake(fake))
+        engine = engine_for(project, tmp_path / "engine", SAKURACLOUD_ACCESS_TOKEN=fake.token,
+                            SAKURACLOUD_ACCESS_TOKEN_SECRET=fake.secret)
+        engine.stack_init("dev")
+        up = engine.run("up", "--yes", "--skip-preview", "--json", stack="dev", label="up --json")
+    events = tmp_path / "up-dev.json"
+    events.write_text(up.stdout)
+    measured = measured_seconds(up.stdout.splitlines(), str(events))
+    sakura = {name: seconds for (kind, name), seconds in measured.items() if kind.startswith("contest-k8s:sakura:")}
+    assert len(sakura) == 45 and set(sakura) >= {"router-switch", "cp-1-boot", "cp-1-boot-edit", "cp-1"}
+    assert 1 <= sakura["cp-1-boot-edit"] <= 4, "the fake edits a disk in 2 s (events carry whole seconds)"
+    run = run_program(*load_stack("dev", project / "Pulumi.dev.yaml"))
+    chain = critical_path(run, measured)
+    assert all(step.measured for step in chain), [s.name for s in chain if not s.measured]
+    took = max(json.loads(line).get("timestamp", 0) for line in up.stdout.splitlines() if line.startswith("{"))
+    first = min(json.loads(line)["timestamp"] for line in up.stdout.splitlines() if '"resourcePreEvent"' in line)
+    assert abs(chain[-1].end - (took - first)) <= 3, (chain[-1].end, took - first)
+    text = subprocess.run([sys.executable, "-m", "components", "critical-path", "dev", "--config", str(project / "Pulumi.dev.yaml"),
+                           "--measured", str(events)], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert f"measured in {events} where marked *" in text and "*" in text.splitlines()[2]
+    print(f"\n[measured] critical path from a real up: {chain[-1].end:.0f} s projected, {took - first} s taken; {engine.report()}")
 
 
 # --------------------------------------------------------------------------- faults
