@@ -215,12 +215,16 @@ def test_disk_edit_is_create_only(fake):
 
 def test_a_disk_edited_at_creation_keeps_its_state_and_is_not_edited_again(fake):
     """Disks made before DiskEdit existed carry `edit` in their state: the new inputs (without it) change nothing,
-    and their DiskEdit records that without a request."""
+    a refresh or an update keeps only that the disk was edited (not the password), and their DiskEdit records
+    that without a request."""
     disk_id, outs = boot_disk(fake)
     legacy = {**outs, "edit": EDIT}
     disks = kind(DiskType, fake)
     assert disks.diff(legacy, outs) == Diff()
-    assert disks.update(disk_id, legacy, {**outs, "tags": outs["tags"] + ["x=y"]})["edit"] == EDIT
+    assert disks.update(disk_id, legacy, {**outs, "tags": outs["tags"] + ["x=y"]})["edit"] == {"editedAtCreation": True}
+    assert disks.read(disk_id, legacy)["edit"] == {"editedAtCreation": True}
+    assert disks.preview_update(legacy, outs)["edit"] == {"editedAtCreation": True}
+    assert "edit" not in disks.update(disk_id, outs, {**outs, "tags": outs["tags"] + ["x=y"]}), "a disk made without edit has none"
     puts = fake.calls("PUT")
     _, edit_outs = kind(DiskEditType, fake).create(edit_inputs(disk_id, madeWithEdit=True))
     assert edit_outs["applied"] is False and fake.calls("PUT") == puts and fake.objects(ZONE, "disk")[disk_id]["_edit"] is None

@@ -2,8 +2,10 @@
 
 The copy starts as soon as the stack starts: it needs nothing of the rest. Disk edit is its own
 resource (disk_edit.py), applied after the copy, once the address it writes is known. Disks made
-before that resource existed were edited at creation and keep those parameters in their state
-(`edit`, create-only: never sent again, and a DiskEdit reads from it that the disk is edited).
+before that resource existed were edited at creation and have those parameters in their state
+(`edit`, create-only: never sent again, and a DiskEdit reads from it that the disk is edited). The
+first refresh or update keeps only that fact: the password leaves the state, and never comes back
+unmarked (the engine marks outputs secret only where the new inputs are, and these have no `edit`).
 """
 
 from __future__ import annotations
@@ -17,12 +19,19 @@ from .client import SakuraApiError, SakuraClient
 from .provider import PACKAGE, Common, SakuraResourceType, failed_availability
 
 
+EDITED_AT_CREATION = {"editedAtCreation": True}  # what a disk's state keeps of the edit it was made with
+
+
 class DiskType(SakuraResourceType):
     token = f"{PACKAGE}:sakura:Disk"
     resource, envelope, list_key = "disk", "Disk", "Disks"
     replace_keys = ("zone", "sizeGb", "planId", "connection", "source")
     create_only_keys = ("edit",)  # only in the state of disks edited at creation (see above)
     computed_keys = ("sakuraId", "sourceArchiveId")
+
+    def kept(self, state: dict) -> dict:
+        kept = super().kept(state)
+        return {**kept, "edit": EDITED_AT_CREATION} if kept.get("edit") else kept
 
     def _archive_id(self, c: SakuraClient, source: dict) -> Optional[str]:
         if source.get("archiveId"):
@@ -60,7 +69,7 @@ class DiskType(SakuraResourceType):
 
     def read(self, id_: str, state: dict) -> Optional[dict]:
         found = self.client(state).get_or_none(f"disk/{state.get('sakuraId', id_)}")
-        return {**state, "name": found["Disk"]["Name"]} if found else None
+        return {**state, **self.kept(state), "name": found["Disk"]["Name"]} if found else None
 
     def delete(self, id_: str, state: dict) -> None:
         c = self.client(state)

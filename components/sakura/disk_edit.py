@@ -22,7 +22,7 @@ from typing import Any, Optional
 
 import pulumi
 
-from .client import AmbiguousRequest, SakuraClient
+from .client import AmbiguousRequest, SakuraApiError, SakuraClient
 from .provider import PACKAGE, SakuraResourceType, failed_availability
 
 
@@ -64,7 +64,11 @@ class DiskEditType(SakuraResourceType):
             c.request("PUT", path, body, repeatable=False)
         except AmbiguousRequest:
             self._available(c, disk_id)
-            c.put(path, body)
+            try:
+                c.put(path, body)
+            except SakuraApiError as e:
+                if e.status != 409:  # 409: the first edit had not started yet when the disk was seen available; it runs now
+                    raise
         self._available(c, disk_id)
         return f"{disk_id}-edit", {**news, "applied": True}
 
