@@ -63,8 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             measured = None
             if args.measured:
                 try:
-                    with args.measured.open(encoding="utf-8") as events:
-                        measured = measured_seconds(events, str(args.measured))
+                    measured = measured_seconds(args.measured.read_text(encoding="utf-8"), str(args.measured))
                 except (OSError, UnicodeDecodeError) as e:
                     raise EventLogError(f"--measured {args.measured}: {e}") from None
             run = run_program(*load_stack(args.stack, args.config))

@@ -62,35 +62,48 @@ class Span:
 
 
 def spans(events: Iterable[tuple[float, dict]]) -> dict[str, Span]:
-    """Resource name -> its span, for every resource an update created, updated or replaced, from the
-    engine's events (`pulumi up --json`, one JSON object per line) each with the moment it happened."""
+    """Resource name -> its span, for every resource (not a component: its outputs come whenever its
+    children's do) an update created, updated or replaced and finished, from the engine's events
+    (`pulumi up --json`), each with the moment it happened."""
     starts: dict[str, tuple[float, dict]] = {}
     ends: dict[str, float] = {}
     for stamp, event in events:
         pre, outputs = event.get("resourcePreEvent"), event.get("resOutputsEvent")
-        if pre and not pre.get("planning") and pre["metadata"].get("op") != "same":  # `planning`: the preview before an up
+        if pre and pre["metadata"].get("op") != "same":
             starts[pre["metadata"]["urn"]] = (stamp, pre["metadata"])
-        elif outputs and not outputs.get("planning"):
+        elif outputs:
             ends[outputs["metadata"]["urn"]] = stamp
-    return {urn.rsplit("::", 1)[-1]: Span(meta.get("type", ""), meta["op"], start, ends.get(urn, start))
-            for urn, (start, meta) in starts.items() if not meta.get("type", "").startswith(("pulumi:pulumi:Stack", "pulumi:providers:"))}
+    return {urn.rsplit("::", 1)[-1]: Span(meta.get("type", ""), meta["op"], start, ends[urn])
+            for urn, (start, meta) in starts.items()
+            if urn in ends and (meta.get("new") or meta.get("old") or {}).get("custom")
+            and not meta.get("type", "").startswith("pulumi:providers:")}
 
 
 class EventLogError(ValueError):
     pass
 
 
-def measured_seconds(lines: Iterable[str], source: str) -> dict[tuple[str, str], float]:
+def json_documents(text: str, source: str) -> list:
+    """Every JSON document in `text`, one after another: `pulumi up --json` prints its preview as one
+    indented document, then one engine event per line."""
+    decoder, documents, at = json.JSONDecoder(), [], 0
+    while True:
+        while at < len(text) and text[at].isspace():
+            at += 1
+        if at == len(text):
+            return documents
+        try:
+            document, at = decoder.raw_decode(text, at)
+        except ValueError as e:
+            raise EventLogError(f"{source}, line {text.count(chr(10), 0, at) + 1}: not JSON ({e.args[0]})") from None
+        documents.append(document)
+
+
+def measured_seconds(text: str, source: str) -> dict[tuple[str, str], float]:
     """(type, name) -> seconds its create took, from the output of `pulumi up --json` of a new stack. The
-    events carry whole seconds, which is what a step of minutes needs."""
-    events = []
-    for number, line in enumerate(lines, 1):
-        if line.lstrip().startswith("{"):
-            try:
-                event = json.loads(line)
-            except ValueError as e:
-                raise EventLogError(f"{source}, line {number}: not a JSON engine event ({e})") from None
-            events.append((float(event.get("timestamp", 0)), event))
+    events carry whole seconds, which is what a step of minutes needs; a resource the up did not finish
+    has no measurement."""
+    events = [(float(d["timestamp"]), d) for d in json_documents(text, source) if isinstance(d, dict) and "timestamp" in d]
     created = {(span.type, name): span.end - span.start for name, span in spans(events).items() if span.op == "create"}
     if not created:
         raise EventLogError(f"{source}: no resource was created; expected the output of `pulumi up --json` of a new stack")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Optional
 
 import pytest
 
@@ -49,17 +50,18 @@ def test_the_command_prints_the_path_and_refuses_a_bad_stack(capsys):
     assert "STACK" in capsys.readouterr().err
 
 
-def _events(*spans: tuple[str, str, str, int, int]) -> list[str]:
-    """`pulumi up --json` lines: for each (name, type, op, start, end) its pre-event and its outputs event."""
-    lines = ['{"sequence": 0, "timestamp": 0, "preludeEvent": {"config": {}}}']
+def _events(*spans: tuple[str, str, str, int, Optional[int]]) -> str:
+    """What `pulumi up --json` prints: its preview as one indented document, then for each (name, type, op, start, end)
+    a pre-event and, if it finished, an outputs event, one per line."""
+    lines = [json.dumps({"config": {}, "steps": [{"op": "create", "urn": "urn:x"}]}, indent=4),
+             '{"sequence": 0, "timestamp": 0, "preludeEvent": {"config": {}}}']
     for name, type_, op, start, end in spans:
         urn = f"urn:pulumi:prd::contest-k8s::contest-k8s:index:ClusterMachines${type_}::{name}"
-        lines.append(json.dumps({"timestamp": start, "resourcePreEvent": {"metadata": {"op": op, "urn": urn, "type": type_}}}))
-        lines.append(json.dumps({"timestamp": end, "resOutputsEvent": {"metadata": {"op": op, "urn": urn, "type": type_}}}))
-    planned = {"metadata": {"op": "create", "urn": "urn:pulumi:prd::contest-k8s::contest-k8s:sakura:Server::vm",
-                            "type": "contest-k8s:sakura:Server"}, "planning": True}
-    preview = [json.dumps({"timestamp": 999, "resourcePreEvent": planned}), json.dumps({"timestamp": 999, "resOutputsEvent": planned})]
-    return lines + preview + ['not an event: a line of text the CLI printed']
+        metadata = {"op": op, "urn": urn, "type": type_, "new": {"type": type_, "urn": urn, **({"custom": True} if "index:" not in type_ else {})}}
+        lines.append(json.dumps({"timestamp": start, "resourcePreEvent": {"metadata": metadata}}))
+        if end is not None:
+            lines.append(json.dumps({"timestamp": end, "resOutputsEvent": {"metadata": metadata}}))
+    return "\n".join(lines) + "\n"
 
 
 def test_measured_durations_replace_the_estimates_and_are_marked():
@@ -70,8 +72,11 @@ def test_measured_durations_replace_the_estimates_and_are_marked():
     ])
     measured = measured_seconds(_events(("router", "contest-k8s:sakura:RouterSwitch", "create", 100, 160),
                                         ("vm", "contest-k8s:sakura:Server", "create", 300, 345),
-                                        ("boot", "contest-k8s:sakura:Disk", "same", 100, 100)), "up.json")
-    assert measured == {("contest-k8s:sakura:RouterSwitch", "router"): 60, ("contest-k8s:sakura:Server", "vm"): 45}
+                                        ("boot", "contest-k8s:sakura:Disk", "same", 100, 100),
+                                        ("machines", "contest-k8s:index:ClusterMachines", "create", 90, 900),
+                                        ("late", "contest-k8s:sakura:Disk", "create", 100, None)), "up.json")
+    assert measured == {("contest-k8s:sakura:RouterSwitch", "router"): 60, ("contest-k8s:sakura:Server", "vm"): 45}, \
+        "neither a component, whose outputs come with its children's, nor a create the up did not finish is a measurement"
     chain = critical_path(run, measured)
     assert [(s.name, s.seconds, s.measured) for s in chain] == [("boot", durations.disk_seconds(100, True), False), ("vm", 45, True)], \
         "a router measured at 1:00 leaves the path to the boot disk's estimate"
@@ -81,8 +86,8 @@ def test_measured_durations_replace_the_estimates_and_are_marked():
 
 
 def test_an_event_log_that_is_not_one_is_refused_naming_the_file(tmp_path, capsys):
-    with pytest.raises(EventLogError, match=r"up.json, line 2: not a JSON engine event"):
-        measured_seconds(["{}", "{not json"], "up.json")
+    with pytest.raises(EventLogError, match=r"up.json, line 2: not JSON"):
+        measured_seconds('{"timestamp": 0}\n{not json\n', "up.json")
     with pytest.raises(EventLogError, match="no resource was created"):
         measured_seconds(_events(("vm", "contest-k8s:sakura:Server", "update", 0, 5)), "up.json")
     assert main(["critical-path", "dev", "--measured", str(tmp_path / "missing.json")]) == 2
