@@ -10,9 +10,9 @@ available: on a disk that never booted the same edit twice is the same edit.
 Disks made before this resource existed were edited by their own create; for those (`madeWithEdit`)
 the create records that and sends nothing. Nor is a disk attached to a VM edited: its VM is made only
 after its edit, so the edit was done by a run whose state was lost, and a disk in use is never edited
-under its VM. Parameters are create-only: a later change (an operator key
-added to the stack file) never edits a disk again; the keys on the running node are kept in step
-by a command instead. Deleting it changes nothing: the disk is the Disk's.
+under its VM. Parameters are create-only: a later change (an operator key added to the stack file)
+never edits a disk again; the keys on the running node are kept in step by a command instead.
+Deleting it changes nothing: the disk is the Disk's.
 """
 
 from __future__ import annotations
