@@ -261,7 +261,8 @@ def test_secrets_never_reach_helm_values_or_plain_state(stack_runs, stack):
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_layer_comes_after_the_nodes_and_the_gateways_and_what_binds_a_volume_after_ceph(stack_runs, stack):
     """Prometheus and Alertmanager start beside Ceph (the operator makes their claims later; they bind once Ceph serves
-    them: a fresh prd is ready 4 minutes sooner); a chart that waits for its own volume starts after the Ceph cluster."""
+    them: a fresh prd is ready 4 minutes sooner); a chart that waits for its own volume starts after the Ceph cluster;
+    the log agent starts beside Ceph too (in wsp 4 minutes sooner)."""
     run = stack_runs[stack]
     graph = Graph(run)
     kps = chart_resource(run, charts.KUBE_PROMETHEUS_STACK)
@@ -281,8 +282,10 @@ def test_the_layer_comes_after_the_nodes_and_the_gateways_and_what_binds_a_volum
             assert graph.reaches(r, kps), f"{r.name} after the CRDs"
         if r.type.endswith("HTTPRoute"):
             assert graph.reaches(r, run.named("gateway-gateway-private" if r.name != "grafana-httproute-grafana" else "gateway-gateway-global"))
+    agent = chart_resource(run, charts.FLUENT_BIT)
+    assert graph.reaches(agent, run.named("nodes-ready", "Command")) and not graph.reaches(agent, ceph), \
+        "the log agent buffers until Loki answers: it waits for no volume, in wsp for no Loki either"
     if stack == "wsp":
-        assert graph.reaches(chart_resource(run, charts.FLUENT_BIT), chart_resource(run, charts.LOKI))
         assert graph.reaches(chart_resource(run, charts.GRAFANA), run.named("monitoring-secrets-secret-grafana-admin", "Secret"))
 
 

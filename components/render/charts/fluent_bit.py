@@ -5,7 +5,9 @@ the cluster that keeps the logs: this cluster's own (where Grafana runs), or `mo
 through that peer's private Gateway. Labels are few on purpose (cluster, namespace, pod, container, node; the
 rest of the metadata stays in the line): Loki indexes labels only. Each input remembers where it is in its files and
 the journal (a DB under /var/log, the host's), and buffers in files there: while the tunnel or Loki is down, and
-across a restart of the agent, lines wait on the node (up to `BUFFER_LIMIT` per output) and are sent later.
+across a restart of the agent, lines wait on the node (up to `BUFFER_LIMIT` per output) and are sent later. So the
+agent never waits for Loki to be installed, in wsp no more than in prd and dev, whose Loki is another cluster's: it
+holds the first lines until Loki answers (its retries have no limit).
 """
 
 from __future__ import annotations
@@ -96,6 +98,4 @@ def step(plan: Plan, peers: Mapping[str, dict]) -> Optional[Step]:
     url = push_url(plan, peers)
     if url is None:
         return None
-    m = monitoring(plan)
-    return Step("fluent-bit", NAMESPACE, FLUENT_BIT, plan.charts.version(FLUENT_BIT), values(plan, url),
-                needs=("loki",) if m.grafana is not None else ())
+    return Step("fluent-bit", NAMESPACE, FLUENT_BIT, plan.charts.version(FLUENT_BIT), values(plan, url))
