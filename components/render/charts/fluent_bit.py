@@ -7,7 +7,8 @@ rest of the metadata stays in the line): Loki indexes labels only. Each input re
 the journal (a DB under /var/log, the host's), and buffers in files there: while the tunnel or Loki is down, and
 across a restart of the agent, lines wait on the node (up to `BUFFER_LIMIT` per output) and are sent later. So the
 agent never waits for Loki to be installed, in wsp no more than in prd and dev, whose Loki is another cluster's: it
-holds the first lines until Loki answers (its retries have no limit).
+holds the first lines until Loki answers (its retries have no limit), and is ready meanwhile (the health check that
+its readiness probe reads counts output errors and exhausted retries; a Loki that does not answer is a retry).
 """
 
 from __future__ import annotations
