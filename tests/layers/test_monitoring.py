@@ -97,6 +97,7 @@ def test_the_log_agent_keeps_its_place_and_its_backlog_on_the_host(stack_runs, s
     for block in inputs:
         assert re.search(r"^\s+DB /var/log/\S+\.db$", block, re.M) and re.search(r"^\s+storage\.type filesystem$", block, re.M), block
     assert re.search(r"^\s+storage\.path /var/log/\S+/$", config["service"], re.M)
+    assert re.search(r"^\s+scheduler\.cap 60$", config["service"], re.M), "a backlog goes out within a minute of Loki answering"
     assert config["outputs"].count("storage.total_limit_size") == config["outputs"].count("[OUTPUT]") == 2
     databases = re.findall(r"DB (\S+)", config["inputs"])
     assert len(set(databases)) == 2, databases

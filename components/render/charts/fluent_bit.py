@@ -5,7 +5,9 @@ the cluster that keeps the logs: this cluster's own (where Grafana runs), or `mo
 through that peer's private Gateway. Labels are few on purpose (cluster, namespace, pod, container, node; the
 rest of the metadata stays in the line): Loki indexes labels only. Each input remembers where it is in its files and
 the journal (a DB under /var/log, the host's), and buffers in files there: while the tunnel or Loki is down, and
-across a restart of the agent, lines wait on the node (up to `BUFFER_LIMIT` per output) and are sent later. So the
+across a restart of the agent, lines wait on the node (up to `BUFFER_LIMIT` per output) and are sent within a minute
+of Loki answering again (`RETRY_CAP_SECONDS`). Loki takes a stream's lines only up to about an hour behind its newest
+(half its chunk age): of a longer outage, the oldest lines may be refused and dropped. So the
 agent never waits for Loki to be installed, in wsp no more than in prd and dev, whose Loki is another cluster's: it
 holds the first lines until Loki answers (its retries have no limit), and is ready meanwhile (the health check that
 its readiness probe reads counts output errors and exhausted retries; a Loki that does not answer is a retry).
@@ -36,6 +38,7 @@ def push_url(plan: Plan, peers: Mapping[str, dict]) -> Optional[str]:
 # in /var/log, which exists (Fluent Bit makes the buffer directory, not a DB's).
 STATE = "/var/log/fluent-bit"
 BUFFER_LIMIT = "2G"  # per output: what a node keeps while the logs cannot be sent
+RETRY_CAP_SECONDS = 60  # the longest wait between retries (Fluent Bit's default, 2000 s, sends a backlog half an hour late)
 
 # The chart's [SERVICE], with filesystem buffering.
 SERVICE = f"""\
@@ -49,6 +52,7 @@ SERVICE = f"""\
     HTTP_Listen 0.0.0.0
     HTTP_Port {{{{ .Values.metricsPort }}}}
     Health_Check On
+    scheduler.cap {RETRY_CAP_SECONDS}
     storage.path {STATE}-buffers/
     storage.sync normal
     storage.backlog.mem_limit 5M
