@@ -9,7 +9,7 @@ path. A reviewer sees what a change does to the bring-up time.
 
 Once a stack has been brought up for real, the engine's own record of that `pulumi up --json` gives
 each step's measured duration (`measured_seconds`); those replace the estimates step by step, and the
-report marks which ones were measured.
+report marks which ones were measured, each beside its estimate, so durations.py can be corrected.
 """
 
 from __future__ import annotations
@@ -116,7 +116,11 @@ class Step:
     type: str
     start: float
     seconds: float
-    measured: bool = False
+    estimate: Optional[float] = None  # set when `seconds` is measured
+
+    @property
+    def measured(self) -> bool:
+        return self.estimate is not None
 
     @property
     def end(self) -> float:
@@ -145,7 +149,7 @@ def critical_path(run: ProgramRun, measured: Optional[Mapping[tuple[str, str], f
     while urn is not None:
         r = by_urn[urn]
         seconds = seconds_of(r)
-        chain.append(Step(r.name, r.type, finish[urn] - seconds, seconds, (r.type, r.name) in measured))
+        chain.append(Step(r.name, r.type, finish[urn] - seconds, seconds, step_seconds(r) if (r.type, r.name) in measured else None))
         urn = held_by[urn]
     return [step for step in reversed(chain) if step.seconds > 0]
 
@@ -159,5 +163,6 @@ def report(stack: str, chain: list[Step], measured_from: Optional[str] = None) -
     source = f"measured in {measured_from} where marked *, else components/durations.py" if measured_from else "components/durations.py"
     lines = [f"critical path of {stack}: {_clock(total)} (min:s) projected for a fresh `pulumi up` (durations: {source})",
              "  start   takes  resource"]
-    lines += [f"  {_clock(s.start):>5} {'*' if s.measured else ' '}{_clock(s.seconds):>5}  {s.name} ({s.type})" for s in chain]
+    lines += [f"  {_clock(s.start):>5} {'*' if s.measured else ' '}{_clock(s.seconds):>5}  {s.name} ({s.type}"
+              + (f"; estimated {_clock(s.estimate)})" if s.measured else ")") for s in chain]
     return "\n".join(lines) + "\n"

@@ -81,7 +81,8 @@ def test_measured_durations_replace_the_estimates_and_are_marked():
     assert [(s.name, s.seconds, s.measured) for s in chain] == [("boot", durations.disk_seconds(100, True), False), ("vm", 45, True)], \
         "a router measured at 1:00 leaves the path to the boot disk's estimate"
     text = report("t", chain, "up.json")
-    assert "measured in up.json where marked *" in text and " * 0:45  vm (" in text and "   1:55  boot (" in text
+    assert "measured in up.json where marked *" in text and "   1:55  boot (contest-k8s:sakura:Disk)\n" in text
+    assert " * 0:45  vm (contest-k8s:sakura:Server; estimated 1:00)\n" in text, "a measured step beside its estimate"
     assert [s.name for s in critical_path(run)] == ["router", "vm"], "without measurements the router's estimate binds"
 
 
