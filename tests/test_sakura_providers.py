@@ -247,6 +247,16 @@ def test_disk_edit_whose_answer_is_lost_is_sent_again_once_the_disk_is_available
     assert [p for m, p in fake.log if m == "PUT"] == [f"disk/{disk_id}/config"] * 2
 
 
+def test_a_re_sent_disk_edit_refused_as_running_waits_for_the_first(fake):
+    """If the first edit had not started when the disk was seen available, the re-sent one is refused (409): the
+    first one is running, and the create waits for it instead of failing."""
+    disk_id, _ = boot_disk(fake)
+    fake.faults.after_effect["PUT disk/*/config"] = ["timeout", "still_creating"]
+    _, outs = kind(DiskEditType, fake).create(edit_inputs(disk_id))
+    assert outs["applied"] is True and fake.objects(ZONE, "disk")[disk_id]["Availability"] == "available"
+    assert fake.calls("PUT") == 2
+
+
 def test_unknown_os_tag_is_a_clear_error(fake):
     with pytest.raises(SakuraApiError, match="no public archive tagged 'ubuntu-99.04-latest' in zone is1b"):
         kind(DiskType, fake).create(base(fake, "x-boot", sizeGb=20, source={"osTag": "ubuntu-99.04-latest"}))
