@@ -53,13 +53,15 @@ class DiskEditType(SakuraResourceType):
 
     def create(self, news: dict) -> tuple[str, dict]:
         disk_id = str(news["diskId"])
-        if news.get("madeWithEdit"):
-            return f"{disk_id}-edit", {**news, "applied": False}
-        c = self.client(news)
+        applied = not news.get("madeWithEdit") and self._edit(self.client(news), disk_id, news["parameters"])
+        return f"{disk_id}-edit", {**news, "applied": applied}
+
+    def _edit(self, c: SakuraClient, disk_id: str, parameters: dict) -> bool:
+        """Edit the disk unless a VM uses it already; whether this call edited it."""
         disk = self._available(c, disk_id)
         if (disk.get("Server") or {}).get("ID"):  # its VM exists, which is only made after this edit: a re-run after a lost state
-            return f"{disk_id}-edit", {**news, "applied": False}
-        path, body = f"disk/{disk_id}/config", self.body(news["parameters"])
+            return False
+        path, body = f"disk/{disk_id}/config", self.body(parameters)
         try:
             c.request("PUT", path, body, repeatable=False)
         except AmbiguousRequest:
@@ -70,7 +72,7 @@ class DiskEditType(SakuraResourceType):
                 if e.status != 409:  # 409: the first edit had not started yet when the disk was seen available; it runs now
                     raise
         self._available(c, disk_id)
-        return f"{disk_id}-edit", {**news, "applied": True}
+        return True
 
     @staticmethod
     def _available(c: SakuraClient, disk_id: str) -> dict:
