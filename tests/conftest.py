@@ -12,7 +12,7 @@ from typing import Callable, Optional
 import pytest
 import yaml
 
-from components.config import PROJECT
+from components.config import PROJECT, ConfigError
 from components.offline import PROJECT_ROOT, ProgramRun, load_stack, run_program
 from components.render.secrets import fill, placeholders
 
@@ -92,6 +92,17 @@ def write_stack(directory: Path, stack: str = "prd", edit: Optional[Callable[[di
     path = directory / f"Pulumi.{stack}.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
+
+
+def refusal(directory: Path, stack: str, edit: Callable[[dict], None], key: str, text: str) -> str:
+    """Load `stack` with `edit` made: it must be refused with a problem naming `key` (in the project's namespace) whose
+    expectation or given value says `text`. The whole message, for what it must not show."""
+    path = write_stack(directory, stack, edit)
+    with pytest.raises(ConfigError) as caught:
+        load_stack(stack, path)
+    named = [p for p in caught.value.problems if p.key == f"{PROJECT}:{key}"]
+    assert named and any(text in f"{p.expected}; given {p.given}" for p in named), str(caught.value)
+    return str(caught.value)
 
 
 def peer_only_with(config: dict, peer: str) -> None:
