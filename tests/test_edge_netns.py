@@ -85,6 +85,20 @@ def api_lab(lab: Lab, run, tls_cert: Path, lbs: tuple[str, ...]) -> dict[str, su
             for cp in ("cp-1", "cp-2", "cp-3")}
 
 
+def api_answer(lab: Lab, node: str, host: str, timeout: float) -> str:
+    """What `GET /` from `node` to https://host:6443 answers (a fake API server's name), or ERR."""
+    result = lab.exec(node, sys.executable, "-c", (
+        "import http.client, ssl; c = ssl._create_unverified_context(); "
+        f"h = http.client.HTTPSConnection('{host}', 6443, timeout={timeout}, context=c); h.request('GET', '/'); "
+        "print(h.getresponse().read().decode())"), check=False)
+    return result.stdout.strip() or "ERR"
+
+
+def lb_routes(run, lb: str) -> list[tuple[str, str]]:
+    """The (network, via) routes a load balancer's setup script adds."""
+    return re.findall(r"- to: (\S+)\n\s+via: (\S+)", artifact(run, f"scripts/{lb}/setup-api-lb.sh"))
+
+
 def backend_status(lab: Lab, lb: str) -> dict[str, str]:
     csv = lab.exec(lb, "curl", "-sf", "-m", "1", "http://127.0.0.1:8404/stats;csv").stdout
     return {row.split(",")[1]: row.split(",")[17] for row in csv.splitlines() if row.startswith("kube_apiservers,cp-")}
@@ -365,19 +379,10 @@ def test_a_worker_reaches_the_api_endpoint_through_the_router(frr_dev, tls_cert,
         (workdir / "haproxy.cfg").write_text(artifact(run, "haproxy/lb-1/haproxy.cfg"))
         lab.start("lb-1", "haproxy", "-db", "-f", str(workdir / "haproxy.cfg"), log="haproxy.log")
         assert wait_for(lambda: backend_status(lab, "lb-1").get("cp-1") == "UP", 15)
-
-        def ask() -> str:
-            result = lab.exec("worker-1", sys.executable, "-c", (
-                "import http.client, ssl; c = ssl._create_unverified_context(); "
-                f"h = http.client.HTTPSConnection('{nodes['lb-1']}', 6443, timeout=2, context=c); h.request('GET', '/'); "
-                "print(h.getresponse().read().decode())"), check=False)
-            return result.stdout.strip() or "ERR"
-
-        without_routes = ask()
-        routes = re.findall(r"- to: (\S+)\n\s+via: (\S+)", artifact(run, "scripts/lb-1/setup-api-lb.sh"))
-        for network, via in routes:
+        without_routes = api_answer(lab, "worker-1", nodes["lb-1"], 2)
+        for network, via in lb_routes(run, "lb-1"):
             lab.ip("lb-1", "route", "add", network, "via", via)
-        with_routes = ask()
+        with_routes = api_answer(lab, "worker-1", nodes["lb-1"], 2)
     report(capsys, f"routing: worker -> API endpoint without the LB's routes: {without_routes}; with them: {with_routes}")
     assert without_routes == "ERR"
     assert with_routes == "cp-1"
@@ -439,16 +444,9 @@ def test_another_cluster_reaches_the_api_vip_through_the_tunnel(tmp_path_factory
         lab.attach("lb", "ens3", f"{dev.outputs['nodes']['lb-1']}/{dev_block.prefixlen}", "devg")
         lab.ip("lb", "addr", "add", f"{vip}/{dev_block.prefixlen}", "dev", "ens3")
         lab.ip("lb", "route", "add", "default", "via", str(dev_block.network_address + 1))
-        for network, via in re.findall(r"- to: (\S+)\n\s+via: (\S+)", artifact(dev, "scripts/lb-1/setup-api-lb.sh")):
+        for network, via in lb_routes(dev, "lb-1"):
             lab.ip("lb", "route", "add", network, "via", via)
         lab.start("lb", sys.executable, str(HELPERS / "fake_apiserver.py"), "dev-api", str(tls_cert), log="api.log")
-
-        def ask() -> str:
-            result = lab.exec("worker", sys.executable, "-c", (
-                "import http.client, ssl; c = ssl._create_unverified_context(); "
-                f"h = http.client.HTTPSConnection('{vip}', 6443, timeout=3, context=c); h.request('GET', '/'); "
-                "print(h.getresponse().read().decode())"), check=False)
-            return result.stdout.strip() or "ERR"
 
         up = []
         try:
@@ -463,11 +461,11 @@ def test_another_cluster_reaches_the_api_vip_through_the_tunnel(tmp_path_factory
                 ipaddress.ip_interface(dev.outputs["wireguard"]["address"]).ip), check=False).returncode == 0, 15), \
                 "the tunnel between the routers is up"
             route = lab.ip("wspr", "route", "get", vip)
-            without = ask()
+            without = api_answer(lab, "worker", vip, 3)
             (workdir / "wsp.nft").write_text(files["wsp"][1])
             lab.exec("wspr", "nft", "-f", str(workdir / "wsp.nft"))
             started = time.monotonic()
-            answer = ask()
+            answer = api_answer(lab, "worker", vip, 3)
             took = time.monotonic() - started
         finally:
             for ns, conf in reversed(up):
